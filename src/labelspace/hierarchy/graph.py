@@ -1,0 +1,305 @@
+"""A label hierarchy as a rooted DAG: closure, ancestors, depth, height and LCA.
+
+Nodes are strings (WordNet synset names, or names from a file). Edges point from a child to
+its parents. ``classes`` are the labels a dataset uses; heights are measured down to them.
+Definitions follow DESIGN.md: depth(x) is the longest root-to-x path; height(x) is the longest
+path from x down to a class node; LCA(a, b) is the common ancestor of greatest depth, ties
+broken by smallest height (then by name, so the answer is deterministic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import torch
+
+VIRTUAL_ROOT = "<root>"
+
+
+class HierarchyError(ValueError):
+    """A hierarchy that cannot be used as given (cycle, self-loop, missing class, ...)."""
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """An immutable rooted DAG over string nodes, with a list of class nodes.
+
+    Build it with :meth:`from_parents`; the constructor expects validated, indexed input.
+    """
+
+    nodes: tuple[str, ...]
+    parents: tuple[tuple[int, ...], ...]  # parents[i]: indices of i's direct parents
+    classes: tuple[str, ...]
+    root: str
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_parents(
+        cls,
+        parent_map: Mapping[str, Iterable[str]],
+        classes: Sequence[str] | None = None,
+        *,
+        restrict_to_classes: bool = True,
+    ) -> Hierarchy:
+        """Build from ``{child: [parents...]}``.
+
+        ``classes`` defaults to the nodes without children. With ``restrict_to_classes`` the
+        hierarchy keeps only the classes and their ancestors (the hierarchy they induce).
+        Several roots get a virtual root ``<root>`` (recorded in :attr:`notes`).
+        """
+        graph: dict[str, list[str]] = {}
+        for child, ps in parent_map.items():
+            ps = list(dict.fromkeys(ps))
+            if child in ps:
+                raise HierarchyError(f"self-loop: {child!r} is its own parent")
+            graph.setdefault(child, []).extend(p for p in ps if p not in graph.get(child, []))
+            for p in ps:
+                graph.setdefault(p, [])
+        if not graph:
+            raise HierarchyError("the hierarchy is empty: it has no nodes")
+        if classes is None:
+            has_child = {p for ps in graph.values() for p in ps}
+            classes = sorted(n for n in graph if n not in has_child)
+        classes = list(dict.fromkeys(classes))
+        missing = [c for c in classes if c not in graph]
+        if missing:
+            raise HierarchyError(
+                f"{len(missing)} class(es) missing from the hierarchy: {', '.join(missing[:20])}"
+            )
+        keep = _ancestors_closure(graph, classes) if restrict_to_classes else set(graph)
+        order = _topological_order(graph, keep)  # parents before children
+        notes: list[str] = []
+        roots = [n for n in order if not graph[n]]
+        if len(roots) > 1:
+            notes.append(
+                f"{len(roots)} roots ({', '.join(roots[:5])}{', ...' if len(roots) > 5 else ''}) "
+                f"joined under a virtual root {VIRTUAL_ROOT!r}"
+            )
+            graph = {**graph, VIRTUAL_ROOT: []}
+            for r in roots:
+                graph[r] = [VIRTUAL_ROOT]
+            order = [VIRTUAL_ROOT, *order]
+            root = VIRTUAL_ROOT
+        else:
+            root = roots[0]
+        index = {n: i for i, n in enumerate(order)}
+        parents = tuple(tuple(index[p] for p in graph[n] if p in index) for n in order)
+        return cls(tuple(order), parents, tuple(classes), root, tuple(notes))
+
+    # ----------------------------------------------------------------- basic views
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.index
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Node name -> position in :attr:`nodes` (a topological order, root first)."""
+        return {n: i for i, n in enumerate(self.nodes)}
+
+    @cached_property
+    def class_indices(self) -> np.ndarray:
+        return np.array([self.index[c] for c in self.classes], dtype=np.int64)
+
+    @cached_property
+    def children(self) -> tuple[tuple[int, ...], ...]:
+        kids: list[list[int]] = [[] for _ in self.nodes]
+        for child, ps in enumerate(self.parents):
+            for p in ps:
+                kids[p].append(child)
+        return tuple(tuple(k) for k in kids)
+
+    @property
+    def num_edges(self) -> int:
+        return sum(len(ps) for ps in self.parents)
+
+    def edges(self) -> np.ndarray:
+        """Direct (child, parent) index pairs, shape ``(E, 2)``."""
+        pairs = [(c, p) for c, ps in enumerate(self.parents) for p in ps]
+        return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+    # ----------------------------------------------------------------- closure
+    @cached_property
+    def _ancestor_sets(self) -> tuple[frozenset[int], ...]:
+        sets: list[frozenset[int]] = []
+        for ps in self.parents:  # topological order: parents are already done
+            acc: set[int] = set(ps)
+            for p in ps:
+                acc |= sets[p]
+            sets.append(frozenset(acc))
+        return tuple(sets)
+
+    def ancestors(self, node: str, *, include_self: bool = False) -> list[str]:
+        """All ancestors of ``node``, deepest first."""
+        i = self._require(node)
+        found = set(self._ancestor_sets[i]) | ({i} if include_self else set())
+        return [self.nodes[j] for j in sorted(found, key=lambda j: (-self.depth[j], j))]
+
+    def closure(self) -> np.ndarray:
+        """Transitive closure as (descendant, ancestor) index pairs, shape ``(P, 2)``."""
+        counts = np.fromiter((len(s) for s in self._ancestor_sets), dtype=np.int64)
+        child = np.repeat(np.arange(len(self.nodes), dtype=np.int64), counts)
+        anc = np.fromiter(
+            (a for s in self._ancestor_sets for a in sorted(s)), dtype=np.int64, count=counts.sum()
+        )
+        return np.stack([child, anc], axis=1)
+
+    def path_to_root(self, node: str) -> list[str]:
+        """One longest path from ``node`` up to the root (node first)."""
+        i = self._require(node)
+        path = [i]
+        while self.parents[i]:
+            i = max(self.parents[i], key=lambda p: (self.depth[p], -p))
+            path.append(i)
+        return [self.nodes[j] for j in path]
+
+    # ----------------------------------------------------------------- depth and height
+    @cached_property
+    def depth(self) -> np.ndarray:
+        """Longest root-to-node path length, per node index."""
+        d = np.zeros(len(self.nodes), dtype=np.int64)
+        for i, ps in enumerate(self.parents):
+            if ps:
+                d[i] = 1 + max(d[p] for p in ps)
+        return d
+
+    @cached_property
+    def height(self) -> np.ndarray:
+        """Longest path from a node down to a class node, per node index (-1: none below)."""
+        h = np.full(len(self.nodes), -1, dtype=np.int64)
+        h[self.class_indices] = 0
+        for i in range(len(self.nodes) - 1, -1, -1):  # children before parents
+            if h[i] < 0:
+                continue
+            for p in self.parents[i]:
+                h[p] = max(h[p], h[i] + 1)
+        return h
+
+    # ----------------------------------------------------------------- LCA
+    def lca(self, a: str, b: str) -> str:
+        """Lowest common ancestor (a node is its own ancestor here)."""
+        return self.nodes[self._lca_index(self._require(a), self._require(b))]
+
+    def _lca_index(self, i: int, j: int) -> int:
+        common = (self._ancestor_sets[i] | {i}) & (self._ancestor_sets[j] | {j})
+        return min(common, key=lambda k: (-self.depth[k], self.height[k], self.nodes[k]))
+
+    @cached_property
+    def class_lca(self) -> torch.Tensor:
+        """LCA node index for every pair of classes, shape ``(C, C)``."""
+        idx = self.class_indices
+        n = len(idx)
+        out = torch.empty(n, n, dtype=torch.long)
+        for a in range(n):
+            for b in range(a, n):
+                k = self._lca_index(int(idx[a]), int(idx[b]))
+                out[a, b] = out[b, a] = k
+        return out
+
+    @cached_property
+    def class_lca_height(self) -> torch.Tensor:
+        """height(LCA(y, y')) for every pair of classes: the mistake-severity cost matrix."""
+        return torch.as_tensor(self.height)[self.class_lca]
+
+    # ----------------------------------------------------------------- display
+    def tree(self, max_children: int = 50):
+        """A :class:`rich.tree.Tree` of the hierarchy (DAG nodes with several parents are
+        shown under each parent, marked with ``*``)."""
+        from rich.tree import Tree
+
+        classes = set(self.class_indices.tolist())
+
+        def label(i: int) -> str:
+            name = self.nodes[i]
+            text = f"[bold]{name}[/bold]" if i in classes else name
+            return text + (" [dim]*[/dim]" if len(self.parents[i]) > 1 else "")
+
+        root = self.index[self.root]
+        tree = Tree(label(root))
+        stack = [(root, tree)]
+        while stack:
+            i, branch = stack.pop()
+            kids = sorted(self.children[i], key=lambda k: self.nodes[k])
+            for k in kids[:max_children]:
+                stack.append((k, branch.add(label(k))))
+            if len(kids) > max_children:
+                branch.add(f"[dim]... {len(kids) - max_children} more[/dim]")
+        return tree
+
+    # ----------------------------------------------------------------- helpers
+    def _require(self, node: str) -> int:
+        try:
+            return self.index[node]
+        except KeyError:
+            raise HierarchyError(f"{node!r} is not a node of this hierarchy") from None
+
+    def subtree(self, node: str) -> list[str]:
+        """``node`` and all its descendants."""
+        i = self._require(node)
+        return [n for j, n in enumerate(self.nodes) if j == i or i in self._ancestor_sets[j]]
+
+
+def _ancestors_closure(graph: Mapping[str, list[str]], start: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(graph[n])
+    return seen
+
+
+def _topological_order(graph: Mapping[str, list[str]], keep: set[str]) -> list[str]:
+    """Nodes of ``keep`` ordered parents-first (Kahn's algorithm); a cycle is an error."""
+    indegree = {n: 0 for n in keep}  # number of parents not yet placed
+    kids: dict[str, list[str]] = {n: [] for n in keep}
+    for n in keep:
+        for p in graph[n]:
+            if p in keep:
+                indegree[n] += 1
+                kids[p].append(n)
+    ready = sorted(n for n, d in indegree.items() if d == 0)
+    order: list[str] = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for k in kids[n]:
+            indegree[k] -= 1
+            if indegree[k] == 0:
+                ready.append(k)
+    if len(order) < len(keep):
+        raise HierarchyError(f"cycle in the hierarchy: {' -> '.join(_find_cycle(graph, keep))}")
+    return order
+
+
+def _find_cycle(graph: Mapping[str, list[str]], keep: set[str]) -> list[str]:
+    """One cycle among ``keep`` as a closed list of nodes (first == last)."""
+    state: dict[str, int] = {}
+    for start in sorted(keep):
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack = [(start, iter(graph[start]))]
+        state[start] = 1
+        path.append(start)
+        while stack:
+            node, it = stack[-1]
+            nxt = next((p for p in it if p in keep), None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(graph[nxt])))
+    return []
