@@ -1,0 +1,149 @@
+"""One saved format for every label embedding: a single safetensors file.
+
+The tensor ``vectors`` (N x D) sits beside a JSON document in the file's metadata header
+(labels, synsets, kind, manifold, curvature, how it was trained). safetensors never unpickles,
+so an embedding shared by someone else loads safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+FORMAT_VERSION = 1
+MANIFOLDS = ("poincare", "euclidean", "sphere")
+
+
+class EmbeddingFileError(ValueError):
+    """A saved embedding that cannot be read, or that does not fit the classes asked for."""
+
+
+@dataclass
+class LabelEmbedding:
+    """Label vectors with what they mean.
+
+    ``labels`` are node names (WordNet synset names such as ``dog.n.01``, or names from a
+    hierarchy file); ``synsets`` holds the WordNet synset of each label where there is one.
+    ``manifold`` says how to measure distance: ``poincare`` (ball of curvature ``-curvature``),
+    ``euclidean`` or ``sphere`` (unit vectors, cosine similarity).
+    """
+
+    labels: list[str]
+    vectors: torch.Tensor
+    kind: str
+    manifold: str
+    curvature: float = 0.0
+    synsets: list[str | None] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.manifold not in MANIFOLDS:
+            raise ValueError(f"manifold must be one of {MANIFOLDS}, got {self.manifold!r}")
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.labels):
+            raise ValueError(
+                f"vectors must be (len(labels), dim) = ({len(self.labels)}, D); "
+                f"got {tuple(self.vectors.shape)}"
+            )
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be unique")
+        if not self.synsets:
+            self.synsets = [None] * len(self.labels)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def index(self, label: str) -> int:
+        return self.labels.index(label)
+
+    # ----------------------------------------------------------------- saving and loading
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write atomically to ``path`` (a temporary file renamed into place)."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "labels": self.labels,
+            "synsets": self.synsets,
+            "kind": self.kind,
+            "manifold": self.manifold,
+            "curvature": self.curvature,
+            "training": self.training,
+        }
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            save_file(
+                {"vectors": self.vectors.detach().float().contiguous().cpu()},
+                tmp,
+                metadata={"labelspace": json.dumps(meta)},
+            )
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LabelEmbedding:
+        """Read a file written by :meth:`save`; a foreign or damaged file is a clear error."""
+        path = Path(path)
+        if not path.is_file():
+            raise EmbeddingFileError(f"no embedding file at {path}")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                header = f.metadata() or {}
+                vectors = f.get_tensor("vectors")
+        except Exception as exc:  # safetensors raises several types for damaged files
+            raise EmbeddingFileError(f"{path} is not a readable safetensors file: {exc}") from exc
+        if "labelspace" not in header:
+            raise EmbeddingFileError(f"{path} is a safetensors file but not a labelspace embedding")
+        meta = json.loads(header["labelspace"])
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise EmbeddingFileError(
+                f"{path} has format version {meta.get('format_version')}; this labelspace reads "
+                f"version {FORMAT_VERSION}"
+            )
+        return cls(
+            labels=list(meta["labels"]),
+            vectors=vectors,
+            kind=meta["kind"],
+            manifold=meta["manifold"],
+            curvature=float(meta["curvature"]),
+            synsets=list(meta["synsets"]),
+            training=dict(meta["training"]),
+        )
+
+    # ----------------------------------------------------------------- matching to a dataset
+    def subset(self, classes: Sequence[str]) -> LabelEmbedding:
+        """The rows for ``classes`` in that order; every missing class is named in the error."""
+        position = {label: i for i, label in enumerate(self.labels)}
+        missing = [c for c in classes if c not in position]
+        if missing:
+            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise EmbeddingFileError(
+                f"the embedding ({self.kind}, {len(self.labels)} labels) lacks {len(missing)} of "
+                f"the {len(classes)} classes asked for: {shown}. Train an embedding for these "
+                f"classes with `labelspace embed`."
+            )
+        rows = torch.tensor([position[c] for c in classes], dtype=torch.long)
+        return LabelEmbedding(
+            labels=list(classes),
+            vectors=self.vectors[rows],
+            kind=self.kind,
+            manifold=self.manifold,
+            curvature=self.curvature,
+            synsets=[self.synsets[int(r)] for r in rows],
+            training=dict(self.training),
+        )
