@@ -53,10 +53,17 @@ class LabelEmbedding:
                 f"vectors must be (len(labels), dim) = ({len(self.labels)}, D); "
                 f"got {tuple(self.vectors.shape)}"
             )
+        self.labels = list(self.labels)  # a tuple (e.g. Hierarchy.classes) would not round-trip
         if len(set(self.labels)) != len(self.labels):
             raise ValueError("labels must be unique")
         if not self.synsets:
             self.synsets = [None] * len(self.labels)
+        self.synsets = list(self.synsets)
+        if len(self.synsets) != len(self.labels):
+            raise ValueError(
+                f"synsets must have one entry per label ({len(self.labels)}); "
+                f"got {len(self.synsets)}"
+            )
 
     @property
     def dim(self) -> int:
@@ -81,15 +88,21 @@ class LabelEmbedding:
             "curvature": self.curvature,
             "training": self.training,
         }
+        header = json.dumps(meta)  # fails before anything is written if not JSON-able
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
             save_file(
                 {"vectors": self.vectors.detach().float().contiguous().cpu()},
                 tmp,
-                metadata={"labelspace": json.dumps(meta)},
+                metadata={"labelspace": header},
             )
-            os.replace(tmp, path)
+            # mkstemp makes the file 0600; give it the mode an ordinary new file would get.
+            os.chmod(tmp, 0o666 & ~_umask())
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                _publish_new(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -104,26 +117,42 @@ class LabelEmbedding:
         try:
             with safe_open(str(path), framework="pt") as f:
                 header = f.metadata() or {}
+                # Check the metadata before asking for the tensor, so that a foreign
+                # safetensors file is reported as foreign rather than as damaged.
+                if "labelspace" not in header:
+                    raise EmbeddingFileError(
+                        f"{path} is a safetensors file but not a labelspace embedding"
+                    )
+                if "vectors" not in set(f.keys()):
+                    raise EmbeddingFileError(f"{path} has labelspace metadata but no 'vectors'")
                 vectors = f.get_tensor("vectors")
+        except EmbeddingFileError:
+            raise
         except Exception as exc:  # safetensors raises several types for damaged files
             raise EmbeddingFileError(f"{path} is not a readable safetensors file: {exc}") from exc
-        if "labelspace" not in header:
-            raise EmbeddingFileError(f"{path} is a safetensors file but not a labelspace embedding")
-        meta = json.loads(header["labelspace"])
+        try:
+            meta = json.loads(header["labelspace"])
+        except json.JSONDecodeError as exc:
+            raise EmbeddingFileError(f"{path} has unreadable labelspace metadata: {exc}") from exc
+        if not isinstance(meta, dict):
+            raise EmbeddingFileError(f"{path} has labelspace metadata that is not a JSON object")
         if meta.get("format_version") != FORMAT_VERSION:
             raise EmbeddingFileError(
                 f"{path} has format version {meta.get('format_version')}; this labelspace reads "
                 f"version {FORMAT_VERSION}"
             )
-        return cls(
-            labels=list(meta["labels"]),
-            vectors=vectors,
-            kind=meta["kind"],
-            manifold=meta["manifold"],
-            curvature=float(meta["curvature"]),
-            synsets=list(meta["synsets"]),
-            training=dict(meta["training"]),
-        )
+        try:
+            return cls(
+                labels=list(meta["labels"]),
+                vectors=vectors,
+                kind=meta["kind"],
+                manifold=meta["manifold"],
+                curvature=float(meta["curvature"]),
+                synsets=list(meta["synsets"]),
+                training=dict(meta["training"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EmbeddingFileError(f"{path} has inconsistent labelspace metadata: {exc}") from exc
 
     # ----------------------------------------------------------------- matching to a dataset
     def subset(self, classes: Sequence[str]) -> LabelEmbedding:
@@ -147,3 +176,36 @@ class LabelEmbedding:
             synsets=[self.synsets[int(r)] for r in rows],
             training=dict(self.training),
         )
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    """Move ``tmp`` to ``path`` only if ``path`` does not exist, atomically where possible.
+
+    A hard link fails if the target appeared since :meth:`LabelEmbedding.save` checked, so a
+    file written meanwhile by someone else is never clobbered.
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(
+            f"{path} exists; pass overwrite=True (--overwrite) to replace it"
+        ) from None
+    except OSError:  # the filesystem has no hard links: fall back to a plain rename
+        if path.exists():
+            raise FileExistsError(
+                f"{path} exists; pass overwrite=True (--overwrite) to replace it"
+            ) from None
+        os.replace(tmp, path)

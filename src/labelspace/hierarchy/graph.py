@@ -9,6 +9,7 @@ broken by smallest height (then by name, so the answer is deterministic).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -70,10 +71,21 @@ class Hierarchy:
             raise HierarchyError(
                 f"{len(missing)} class(es) missing from the hierarchy: {', '.join(missing[:20])}"
             )
-        keep = _ancestors_closure(graph, classes) if restrict_to_classes else set(graph)
+        everything = set(graph)
+        keep = _ancestors_closure(graph, classes) if restrict_to_classes else everything
+        if keep is not everything:
+            _topological_order(graph, everything)  # a cycle anywhere in the input is an error
         order = _topological_order(graph, keep)  # parents before children
+        if not order:
+            raise HierarchyError("no classes given: the hierarchy they induce is empty")
         notes: list[str] = []
         roots = [n for n in order if not graph[n]]
+        if len(roots) > 1 and VIRTUAL_ROOT in keep:
+            raise HierarchyError(
+                f"{len(roots)} roots ({', '.join(roots[:5])}{', ...' if len(roots) > 5 else ''}) "
+                f"need a virtual root, but {VIRTUAL_ROOT!r} is already a node; rename that node "
+                f"or give the hierarchy a single root"
+            )
         if len(roots) > 1:
             notes.append(
                 f"{len(roots)} roots ({', '.join(roots[:5])}{', ...' if len(roots) > 5 else ''}) "
@@ -210,12 +222,13 @@ class Hierarchy:
     def tree(self, max_children: int = 50):
         """A :class:`rich.tree.Tree` of the hierarchy (DAG nodes with several parents are
         shown under each parent, marked with ``*``)."""
+        from rich.markup import escape
         from rich.tree import Tree
 
         classes = set(self.class_indices.tolist())
 
         def label(i: int) -> str:
-            name = self.nodes[i]
+            name = escape(self.nodes[i])  # names like "a[b]" must not be read as markup
             text = f"[bold]{name}[/bold]" if i in classes else name
             return text + (" [dim]*[/dim]" if len(self.parents[i]) > 1 else "")
 
@@ -257,23 +270,28 @@ def _ancestors_closure(graph: Mapping[str, list[str]], start: Iterable[str]) -> 
 
 
 def _topological_order(graph: Mapping[str, list[str]], keep: set[str]) -> list[str]:
-    """Nodes of ``keep`` ordered parents-first (Kahn's algorithm); a cycle is an error."""
-    indegree = {n: 0 for n in keep}  # number of parents not yet placed
+    """Nodes of ``keep`` ordered parents-first (Kahn's algorithm); a cycle is an error.
+
+    The order is the lexicographically smallest topological order, so it depends only on the
+    graph, not on set iteration order (which changes between processes with hash seeds).
+    """
+    indegree = dict.fromkeys(keep, 0)  # number of parents not yet placed
     kids: dict[str, list[str]] = {n: [] for n in keep}
     for n in keep:
         for p in graph[n]:
             if p in keep:
                 indegree[n] += 1
                 kids[p].append(n)
-    ready = sorted(n for n, d in indegree.items() if d == 0)
+    ready = [n for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
     order: list[str] = []
     while ready:
-        n = ready.pop()
+        n = heapq.heappop(ready)
         order.append(n)
         for k in kids[n]:
             indegree[k] -= 1
             if indegree[k] == 0:
-                ready.append(k)
+                heapq.heappush(ready, k)
     if len(order) < len(keep):
         raise HierarchyError(f"cycle in the hierarchy: {' -> '.join(_find_cycle(graph, keep))}")
     return order

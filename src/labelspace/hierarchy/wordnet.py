@@ -9,8 +9,8 @@ A WordNet 3.0 corpus the user already has in ``nltk_data`` is preferred.
 from __future__ import annotations
 
 import logging
-import re
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -32,21 +32,70 @@ INSTALL_HINT = (
 )
 
 # WordNet 3.0's lexicographer files, in order (the file Debian leaves out).
-LEXNAMES = (
-    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute "
-    "noun.body noun.cognition noun.communication noun.event noun.feeling noun.food noun.group "
-    "noun.location noun.motive noun.object noun.person noun.phenomenon noun.plant "
-    "noun.possession noun.process noun.quantity noun.relation noun.shape noun.state "
-    "noun.substance noun.time verb.body verb.change verb.cognition verb.communication "
-    "verb.competition verb.consumption verb.contact verb.creation verb.emotion verb.motion "
-    "verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
-).split()
+LEXNAMES = [
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
+    "adj.ppl",
+]
 _POS_CODE = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
 
-REQUIRED_FILES = (
-    "data.noun data.verb data.adj data.adv index.noun index.verb index.adj index.adv "
-    "noun.exc verb.exc adj.exc adv.exc index.sense"
-).split()
+REQUIRED_FILES = [
+    "data.noun",
+    "data.verb",
+    "data.adj",
+    "data.adv",
+    "index.noun",
+    "index.verb",
+    "index.adj",
+    "index.adv",
+    "noun.exc",
+    "verb.exc",
+    "adj.exc",
+    "adv.exc",
+    "index.sense",
+]
 
 
 class WordNetNotFoundError(RuntimeError):
@@ -174,12 +223,30 @@ def induced_parents(synsets: Iterable[str]) -> dict[str, list[str]]:
 # on "child parent"), where only the two "^" patterns can ever match; we keep the whole list so
 # the rule is the same rule, not a re-interpretation of it.
 MAMMAL_FILTER = (
-    r"\sliving_thing.n.01", r"\sobject.n.01", r"\sorganism.n.01", r"\sanimal.n.01",
-    r"\sentity.n.01", r"\sphysical_entity.n.01", r"\swhole.n.02", r"\svertebrate.n.01",
-    r"\schordate.n.01", r"\sbeast_of_burden.n.01", r"\swork_animal.n.01", r"\sfemale.n.01",
-    r"\sfissipedia.n.01", r"\spup.n.01", r"\sabstraction.n.06", r"\sgroup.n.01",
-    r"^tusker.n.01", r"^female_mammal.n.01", r"\scub.n.03", r"\syoung.n.01",
-    r"\syoung_mammal.n.01", r"\sdomestic_animal.n.01", r"\sracer.n.03", r"\smale.n.01",
+    r"\sliving_thing.n.01",
+    r"\sobject.n.01",
+    r"\sorganism.n.01",
+    r"\sanimal.n.01",
+    r"\sentity.n.01",
+    r"\sphysical_entity.n.01",
+    r"\swhole.n.02",
+    r"\svertebrate.n.01",
+    r"\schordate.n.01",
+    r"\sbeast_of_burden.n.01",
+    r"\swork_animal.n.01",
+    r"\sfemale.n.01",
+    r"\sfissipedia.n.01",
+    r"\spup.n.01",
+    r"\sabstraction.n.06",
+    r"\sgroup.n.01",
+    r"^tusker.n.01",
+    r"^female_mammal.n.01",
+    r"\scub.n.03",
+    r"\syoung.n.01",
+    r"\syoung_mammal.n.01",
+    r"\sdomestic_animal.n.01",
+    r"\sracer.n.03",
+    r"\smale.n.01",
 )
 
 
@@ -208,9 +275,7 @@ def reference_noun_closure() -> list[tuple[str, str]]:
     """All (noun, ancestor) pairs of the reference closure, sorted."""
     memo: dict[str, set[str]] = {}
     return sorted(
-        (s.name(), a)
-        for s in wordnet().all_synsets("n")
-        for a in _reference_ancestors(s, memo)
+        (s.name(), a) for s in wordnet().all_synsets("n") for a in _reference_ancestors(s, memo)
     )
 
 

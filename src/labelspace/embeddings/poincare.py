@@ -1,0 +1,228 @@
+"""Poincaré embeddings of a hierarchy (Nickel & Kiela, NIPS 2017), fast and batched.
+
+Loss, as in the paper: for each closure pair (u, v) and negatives v' (nodes that are not u's
+neighbours), ``-log softmax(-d(u, v))`` over ``{v} ∪ negatives``. Optimised with Riemannian
+SGD (Euclidean gradient times ``((1 - |x|²)/2)²``, then projection into the ball) after a
+burn-in at a reduced learning rate with negatives drawn by degree^0.75.
+
+Why this is much faster than the reference implementation: all pairs of a large batch are
+processed in a few vectorised tensor operations, with the gradient written in closed form (no
+autograd graph per step), and negatives are sampled and checked for the whole batch at once.
+The same trainer fits the Euclidean baseline (``manifold="euclidean"``: squared-free Euclidean
+distance, plain SGD, no ball).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from labelspace.geometry import BOUNDARY_EPS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PoincareConfig:
+    """Hyperparameters of :func:`train_poincare` (recorded with the saved embedding)."""
+
+    dim: int = 5
+    epochs: int = 300
+    negatives: int = 50
+    batch_size: int = 512
+    lr: float = 1.0
+    burnin_epochs: int = 20
+    burnin_lr_factor: float = 0.1
+    init_range: float = 1e-3
+    manifold: str = "poincare"
+    dtype: str = "float64"
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.manifold not in ("poincare", "euclidean"):
+            raise ValueError(f"manifold must be 'poincare' or 'euclidean', got {self.manifold!r}")
+        for name in ("dim", "epochs", "negatives", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.burnin_lr_factor <= 0:
+            raise ValueError("lr and burnin_lr_factor must be > 0")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+
+
+class _NeighbourTest:
+    """Vectorised "is (u, w) a closure pair?" for sampled negatives."""
+
+    def __init__(self, pairs: torch.Tensor, n: int) -> None:
+        self.n = n
+        if n <= 20_000:  # a dense boolean matrix is small enough and fastest
+            self.dense = torch.zeros(n, n, dtype=torch.bool)
+            self.dense[pairs[:, 0], pairs[:, 1]] = True
+            self.dense.fill_diagonal_(True)
+            self.keys = None
+        else:
+            self.dense = None
+            self.keys = torch.unique(pairs[:, 0] * n + pairs[:, 1])
+
+    def __call__(self, u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.dense is not None:
+            return self.dense[u[:, None], w]
+        key = u[:, None] * self.n + w
+        pos = torch.searchsorted(self.keys, key).clamp_max(len(self.keys) - 1)
+        return (self.keys[pos] == key) | (w == u[:, None])
+
+
+def _poincare_step(
+    table: torch.Tensor, u: torch.Tensor, cand: torch.Tensor, invalid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss and closed-form Euclidean gradients for a batch.
+
+    ``cand[:, 0]`` is the true neighbour, ``cand[:, 1:]`` the negatives. Returns
+    (loss sum, grad wrt u rows (B, D), grad wrt candidate rows (B, K+1, D)).
+    """
+    x = table[u]  # (B, D)
+    y = table[cand]  # (B, K, D)
+    xx = x.pow(2).sum(-1, keepdim=True)  # (B, 1)
+    yy = y.pow(2).sum(-1)  # (B, K)
+    alpha = (1.0 - xx).clamp_min(BOUNDARY_EPS)  # (B, 1)
+    beta = (1.0 - yy).clamp_min(BOUNDARY_EPS)  # (B, K)
+    diff = x[:, None, :] - y  # (B, K, D)
+    sq = diff.pow(2).sum(-1)  # (B, K)
+    gamma = 1.0 + 2.0 * sq / (alpha * beta)
+    root = torch.sqrt((gamma.pow(2) - 1.0).clamp_min(1e-12))
+    dist = torch.log(gamma + root)
+    logits = (-dist).masked_fill(invalid, -math.inf)
+    logp = torch.log_softmax(logits, dim=1)
+    loss = -logp[:, 0].sum()
+    # L = d_0 + logsumexp(-d), so dL/d dist_k = [k == 0] - softmax_k
+    g = -logp.exp()
+    g[:, 0] += 1.0
+    coef = g / root  # dL/d gamma_k = coef_k  (d dist / d gamma = 1 / sqrt(gamma² - 1))
+    # gamma = 1 + 2 sq / (alpha beta):
+    # d gamma / dx = 4/(alpha beta) * [ (|y|² - 2<x,y> + 1)/alpha * x - y ]
+    xy = (x[:, None, :] * y).sum(-1)  # (B, K)
+    ab = alpha * beta
+    cx = coef * 4.0 / ab  # (B, K)
+    grad_x = ((cx * (yy - 2.0 * xy + 1.0) / alpha).sum(1, keepdim=True) * x) - (
+        cx[..., None] * y
+    ).sum(1)
+    # symmetric in (x, y) with roles exchanged
+    grad_y = (cx * (xx - 2.0 * xy + 1.0) / beta)[..., None] * y - cx[..., None] * x[:, None, :]
+    return loss, grad_x, grad_y
+
+
+def _euclidean_step(
+    table: torch.Tensor, u: torch.Tensor, cand: torch.Tensor, invalid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = table[u]
+    y = table[cand]
+    diff = x[:, None, :] - y
+    dist = diff.pow(2).sum(-1).clamp_min(1e-18).sqrt()
+    logp = torch.log_softmax((-dist).masked_fill(invalid, -math.inf), dim=1)
+    loss = -logp[:, 0].sum()
+    g = -logp.exp()
+    g[:, 0] += 1.0
+    unit = diff * (g / dist)[..., None]  # dL/dx per candidate
+    return loss, unit.sum(1), -unit
+
+
+@dataclass
+class TrainResult:
+    """The trained table and a record of how it was trained."""
+
+    vectors: torch.Tensor
+    config: PoincareConfig
+    seconds: float
+    final_loss: float
+    history: list[dict[str, float]]
+
+    def record(self) -> dict:
+        return {
+            "method": "nickel-kiela-2017",
+            "config": asdict(self.config),
+            "seconds": round(self.seconds, 3),
+            "final_loss": self.final_loss,
+        }
+
+
+def train_poincare(
+    pairs: np.ndarray,
+    num_nodes: int,
+    config: PoincareConfig | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Embed the closure ``pairs`` ((child, ancestor) indices into ``range(num_nodes)``)."""
+    config = config or PoincareConfig()
+    config.validate()
+    pairs_np = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if len(pairs_np) == 0:
+        raise ValueError("cannot embed a hierarchy without pairs")
+    if pairs_np.min() < 0 or pairs_np.max() >= num_nodes:
+        raise ValueError(f"pair indices must lie in [0, {num_nodes})")
+    device = torch.device(device)
+    dtype = getattr(torch, config.dtype)
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    pairs_t = torch.from_numpy(pairs_np)
+    is_neighbour = _NeighbourTest(pairs_t, num_nodes)
+    # degree-based negatives for burn-in, as in the reference (counts ** 0.75)
+    counts = torch.ones(num_nodes, dtype=torch.float64)
+    counts.index_add_(0, pairs_t[:, 1], torch.ones(len(pairs_t), dtype=torch.float64))
+    unigram = counts.pow(0.75)
+    unigram /= unigram.sum()
+
+    table = torch.rand(num_nodes, config.dim, generator=gen, dtype=torch.float64) * 2 - 1
+    table = (table * config.init_range).to(dtype=dtype, device=device)
+    step = _poincare_step if config.manifold == "poincare" else _euclidean_step
+    poincare = config.manifold == "poincare"
+    limit = 1.0 - BOUNDARY_EPS
+    grad = torch.zeros_like(table)
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    loss_epoch = float("nan")
+    for epoch in range(config.epochs):
+        burnin = epoch < config.burnin_epochs
+        lr = config.lr * (config.burnin_lr_factor if burnin else 1.0)
+        order = torch.randperm(len(pairs_t), generator=gen)
+        loss_total = 0.0
+        for b0 in range(0, len(order), config.batch_size):
+            batch = pairs_t[order[b0 : b0 + config.batch_size]]
+            u = batch[:, 0]
+            b = len(u)
+            if burnin:
+                neg = torch.multinomial(
+                    unigram, b * config.negatives, replacement=True, generator=gen
+                )
+                neg = neg.view(b, config.negatives)
+            else:
+                neg = torch.randint(num_nodes, (b, config.negatives), generator=gen)
+            invalid = torch.zeros(b, config.negatives + 1, dtype=torch.bool)
+            invalid[:, 1:] = is_neighbour(u, neg)
+            cand = torch.cat([batch[:, 1:2], neg], dim=1)
+            u_d, cand_d, invalid_d = u.to(device), cand.to(device), invalid.to(device)
+            loss, gx, gy = step(table, u_d, cand_d, invalid_d)
+            loss_total += float(loss)
+            grad.zero_()
+            grad.index_add_(0, u_d, gx)
+            grad.index_add_(0, cand_d.reshape(-1), gy.reshape(-1, config.dim))
+            if poincare:
+                scale = ((1.0 - table.pow(2).sum(-1, keepdim=True)) / 2.0).pow(2)
+                table.sub_(lr * scale * grad)
+                norm = table.norm(dim=-1, keepdim=True)
+                table.mul_(torch.where(norm > limit, limit / norm, torch.ones_like(norm)))
+            else:
+                table.sub_(lr * grad)
+        loss_epoch = loss_total / len(pairs_t)
+        history.append({"epoch": epoch, "loss": loss_epoch})
+        if on_epoch is not None:
+            on_epoch(epoch, loss_epoch)
+    seconds = time.perf_counter() - start
+    log.info("trained %s embedding in %.1fs, final loss %.4f", config.manifold, seconds, loss_epoch)
+    return TrainResult(table.detach().cpu().float(), config, seconds, loss_epoch, history)
