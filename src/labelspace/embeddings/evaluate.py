@@ -86,6 +86,8 @@ def rank_neighbours(
     prediction). ``sample_nodes`` evaluates a random sample of nodes for a quick estimate.
     """
     n = vectors.shape[0]
+    if not torch.isfinite(vectors).all():
+        raise ValueError("the embedding has non-finite values (NaN or inf); training diverged")
     known_pairs = np.asarray(known_pairs, dtype=np.int64).reshape(-1, 2)
     query_pairs = (
         known_pairs
@@ -168,7 +170,7 @@ def split_for_link_prediction(
     direct = np.isin(key, direct_edges[:, 0] * n + direct_edges[:, 1])
     candidates = np.flatnonzero(~direct)
     rng = np.random.default_rng(seed)
-    held = rng.choice(candidates, size=int(round(fraction * len(candidates))), replace=False)
+    held = rng.choice(candidates, size=round(fraction * len(candidates)), replace=False)
     mask = np.zeros(len(pairs), dtype=bool)
     mask[held] = True
     return pairs[~mask], pairs[mask]

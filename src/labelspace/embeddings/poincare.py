@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from labelspace.geometry import BOUNDARY_EPS
+from labelspace.geometry import BOUNDARY_EPS, project
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,16 @@ log = logging.getLogger(__name__)
 class PoincareConfig:
     """Hyperparameters of :func:`train_poincare` (recorded with the saved embedding)."""
 
-    dim: int = 5
-    epochs: int = 300
+    dim: int = 10
+    epochs: int = 150
     negatives: int = 50
-    batch_size: int = 512
-    lr: float = 1.0
+    batch_size: int = 128
+    lr: float = 0.3
     burnin_epochs: int = 20
     burnin_lr_factor: float = 0.1
     init_range: float = 1e-3
     manifold: str = "poincare"
-    dtype: str = "float64"
+    dtype: str = "float32"
     seed: int = 0
 
     def validate(self) -> None:
@@ -57,69 +57,68 @@ class PoincareConfig:
 
 
 class _NeighbourTest:
-    """Vectorised "is (u, w) a closure pair?" for sampled negatives."""
+    """Vectorised "is w one of u's neighbours (or u itself)?" for sampled negatives.
+
+    Each node's neighbours are kept in one padded row, so a batch is tested with a single
+    gather and compare; in a closure nodes have few ancestors, so the rows are short.
+    """
 
     def __init__(self, pairs: torch.Tensor, n: int) -> None:
-        self.n = n
-        if n <= 20_000:  # a dense boolean matrix is small enough and fastest
-            self.dense = torch.zeros(n, n, dtype=torch.bool)
-            self.dense[pairs[:, 0], pairs[:, 1]] = True
-            self.dense.fill_diagonal_(True)
-            self.keys = None
-        else:
-            self.dense = None
-            self.keys = torch.unique(pairs[:, 0] * n + pairs[:, 1])
+        order = torch.argsort(pairs[:, 0], stable=True)
+        child, parent = pairs[order, 0], pairs[order, 1]
+        counts = torch.bincount(child, minlength=n)
+        start = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(len(child)) - start[child]
+        width = int(counts.max()) + 1
+        self.table = torch.arange(n).unsqueeze(1).repeat(1, width)  # padding: the node itself
+        self.table[child, slot] = parent
 
     def __call__(self, u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if self.dense is not None:
-            return self.dense[u[:, None], w]
-        key = u[:, None] * self.n + w
-        pos = torch.searchsorted(self.keys, key).clamp_max(len(self.keys) - 1)
-        return (self.keys[pos] == key) | (w == u[:, None])
+        return (self.table[u].unsqueeze(1) == w.unsqueeze(2)).any(-1)
+
+
+StepOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _poincare_step(
     table: torch.Tensor, u: torch.Tensor, cand: torch.Tensor, invalid: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> StepOutput:
     """Loss and closed-form Euclidean gradients for a batch.
 
     ``cand[:, 0]`` is the true neighbour, ``cand[:, 1:]`` the negatives. Returns
-    (loss sum, grad wrt u rows (B, D), grad wrt candidate rows (B, K+1, D)).
+    (loss sum, grad wrt u rows (B, D), grad wrt candidate rows (B, K+1, D), u rows, cand rows).
+
+    With alpha = 1 - |x|², beta = 1 - |y|², gamma = 1 + 2|x-y|² / (alpha beta) and
+    d = arcosh(gamma): d gamma / dx = 4 / (alpha beta) * ((x - y) + |x-y|² x / alpha), and
+    symmetrically for y. |x-y|² is computed from the difference, not from |x|² + |y|² - 2<x,y>,
+    which would cancel catastrophically in float32 for nearby points near the boundary.
     """
     x = table[u]  # (B, D)
     y = table[cand]  # (B, K, D)
-    xx = x.pow(2).sum(-1, keepdim=True)  # (B, 1)
-    yy = y.pow(2).sum(-1)  # (B, K)
-    alpha = (1.0 - xx).clamp_min(BOUNDARY_EPS)  # (B, 1)
-    beta = (1.0 - yy).clamp_min(BOUNDARY_EPS)  # (B, K)
-    diff = x[:, None, :] - y  # (B, K, D)
+    alpha = (1.0 - x.pow(2).sum(-1, keepdim=True)).clamp_min(BOUNDARY_EPS)  # (B, 1)
+    beta = (1.0 - y.pow(2).sum(-1)).clamp_min(BOUNDARY_EPS)  # (B, K)
+    diff = x.unsqueeze(1) - y  # (B, K, D)
     sq = diff.pow(2).sum(-1)  # (B, K)
     gamma = 1.0 + 2.0 * sq / (alpha * beta)
     root = torch.sqrt((gamma.pow(2) - 1.0).clamp_min(1e-12))
     dist = torch.log(gamma + root)
-    logits = (-dist).masked_fill(invalid, -math.inf)
-    logp = torch.log_softmax(logits, dim=1)
+    logp = torch.log_softmax((-dist).masked_fill(invalid, -math.inf), dim=1)
     loss = -logp[:, 0].sum()
     # L = d_0 + logsumexp(-d), so dL/d dist_k = [k == 0] - softmax_k
     g = -logp.exp()
     g[:, 0] += 1.0
-    coef = g / root  # dL/d gamma_k = coef_k  (d dist / d gamma = 1 / sqrt(gamma² - 1))
-    # gamma = 1 + 2 sq / (alpha beta):
-    # d gamma / dx = 4/(alpha beta) * [ (|y|² - 2<x,y> + 1)/alpha * x - y ]
-    xy = (x[:, None, :] * y).sum(-1)  # (B, K)
-    ab = alpha * beta
-    cx = coef * 4.0 / ab  # (B, K)
-    grad_x = ((cx * (yy - 2.0 * xy + 1.0) / alpha).sum(1, keepdim=True) * x) - (
-        cx[..., None] * y
-    ).sum(1)
-    # symmetric in (x, y) with roles exchanged
-    grad_y = (cx * (xx - 2.0 * xy + 1.0) / beta)[..., None] * y - cx[..., None] * x[:, None, :]
-    return loss, grad_x, grad_y
+    cx = g / root * 4.0 / (alpha * beta)  # dL/d gamma_k * 4 / (alpha beta_k)
+    grad_x = (
+        torch.bmm(cx.unsqueeze(1), diff).squeeze(1) + (cx * sq).sum(1, keepdim=True) / alpha * x
+    )
+    grad_y = torch.addcmul(y * (cx * sq / beta).unsqueeze(-1), diff, cx.unsqueeze(-1), value=-1.0)
+    return loss, grad_x, grad_y, x, y
 
 
 def _euclidean_step(
     table: torch.Tensor, u: torch.Tensor, cand: torch.Tensor, invalid: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> StepOutput:
+    """The same loss with Euclidean distance (the flat baseline)."""
     x = table[u]
     y = table[cand]
     diff = x[:, None, :] - y
@@ -129,7 +128,7 @@ def _euclidean_step(
     g = -logp.exp()
     g[:, 0] += 1.0
     unit = diff * (g / dist)[..., None]  # dL/dx per candidate
-    return loss, unit.sum(1), -unit
+    return loss, unit.sum(1), -unit, x, y
 
 
 @dataclass
@@ -157,9 +156,13 @@ def train_poincare(
     config: PoincareConfig | None = None,
     *,
     device: str | torch.device = "cpu",
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, float, torch.Tensor], None] | None = None,
 ) -> TrainResult:
-    """Embed the closure ``pairs`` ((child, ancestor) indices into ``range(num_nodes)``)."""
+    """Embed the closure ``pairs`` ((child, ancestor) indices into ``range(num_nodes)``).
+
+    ``on_epoch(epoch, mean_loss, table)`` is called after every epoch (progress, early
+    evaluation); ``table`` is the live embedding and must not be modified.
+    """
     config = config or PoincareConfig()
     config.validate()
     pairs_np = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -180,10 +183,8 @@ def train_poincare(
 
     table = torch.rand(num_nodes, config.dim, generator=gen, dtype=torch.float64) * 2 - 1
     table = (table * config.init_range).to(dtype=dtype, device=device)
-    step = _poincare_step if config.manifold == "poincare" else _euclidean_step
     poincare = config.manifold == "poincare"
-    limit = 1.0 - BOUNDARY_EPS
-    grad = torch.zeros_like(table)
+    step = _poincare_step if poincare else _euclidean_step
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     loss_epoch = float("nan")
@@ -207,22 +208,21 @@ def train_poincare(
             invalid[:, 1:] = is_neighbour(u, neg)
             cand = torch.cat([batch[:, 1:2], neg], dim=1)
             u_d, cand_d, invalid_d = u.to(device), cand.to(device), invalid.to(device)
-            loss, gx, gy = step(table, u_d, cand_d, invalid_d)
+            loss, gx, gy, x, y = step(table, u_d, cand_d, invalid_d)
             loss_total += float(loss)
-            grad.zero_()
-            grad.index_add_(0, u_d, gx)
-            grad.index_add_(0, cand_d.reshape(-1), gy.reshape(-1, config.dim))
+            if poincare:  # Riemannian gradient: Euclidean one times ((1 - |x|²) / 2)²
+                gx = gx * ((1.0 - x.pow(2).sum(-1, keepdim=True)) / 2.0).pow(2)
+                gy = gy * ((1.0 - y.pow(2).sum(-1, keepdim=True)) / 2.0).pow(2)
+            # one scatter for the whole batch (index_add_ with alpha= is several times slower
+            # on CPU than scaling first), then the touched rows are projected into the ball
+            rows = torch.cat([u_d, cand_d.reshape(-1)])
+            table.index_add_(0, rows, torch.cat([gx, gy.reshape(-1, config.dim)]).mul_(-lr))
             if poincare:
-                scale = ((1.0 - table.pow(2).sum(-1, keepdim=True)) / 2.0).pow(2)
-                table.sub_(lr * scale * grad)
-                norm = table.norm(dim=-1, keepdim=True)
-                table.mul_(torch.where(norm > limit, limit / norm, torch.ones_like(norm)))
-            else:
-                table.sub_(lr * grad)
+                table.index_copy_(0, rows, project(table[rows]))
         loss_epoch = loss_total / len(pairs_t)
         history.append({"epoch": epoch, "loss": loss_epoch})
         if on_epoch is not None:
-            on_epoch(epoch, loss_epoch)
+            on_epoch(epoch, loss_epoch, table)
     seconds = time.perf_counter() - start
     log.info("trained %s embedding in %.1fs, final loss %.4f", config.manifold, seconds, loss_epoch)
     return TrainResult(table.detach().cpu().float(), config, seconds, loss_epoch, history)

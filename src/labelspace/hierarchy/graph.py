@@ -220,8 +220,8 @@ class Hierarchy:
 
     # ----------------------------------------------------------------- display
     def tree(self, max_children: int = 50):
-        """A :class:`rich.tree.Tree` of the hierarchy (DAG nodes with several parents are
-        shown under each parent, marked with ``*``)."""
+        """A :class:`rich.tree.Tree` of the hierarchy. A node with several parents (marked
+        ``*``) is expanded under the first parent shown and noted "see above" elsewhere."""
         from rich.markup import escape
         from rich.tree import Tree
 
@@ -234,12 +234,19 @@ class Hierarchy:
 
         root = self.index[self.root]
         tree = Tree(label(root))
+        shown = {root}
         stack = [(root, tree)]
         while stack:
             i, branch = stack.pop()
             kids = sorted(self.children[i], key=lambda k: self.nodes[k])
+            pending = []
             for k in kids[:max_children]:
-                stack.append((k, branch.add(label(k))))
+                if k in shown:
+                    branch.add(label(k) + " [dim](see above)[/dim]")
+                    continue
+                shown.add(k)
+                pending.append((k, branch.add(label(k))))
+            stack.extend(reversed(pending))  # depth-first, in display order
             if len(kids) > max_children:
                 branch.add(f"[dim]... {len(kids) - max_children} more[/dim]")
         return tree

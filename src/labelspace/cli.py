@@ -1,0 +1,379 @@
+"""The ``labelspace`` command: parses, calls the library, prints."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="labelspace: image classifiers that know what their labels mean.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="fashion-mnist, cifar10, cifar100, mammals, nouns, a hierarchy file (.tsv/.csv/.json) "
+        "or comma-separated class names.",
+    ),
+]
+MappingOpt = Annotated[
+    Path | None, typer.Option("--mapping", help="Override file: name<TAB>synset per line.")
+]
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+    )
+    logging.captureWarnings(True)
+    warnings.simplefilter("default")
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from labelspace.embeddings.store import EmbeddingFileError
+    from labelspace.hierarchy.graph import HierarchyError
+    from labelspace.hierarchy.wordnet import WordNetNotFoundError
+
+    return (
+        HierarchyError,
+        EmbeddingFileError,
+        WordNetNotFoundError,
+        ValueError,
+        FileExistsError,
+        FileNotFoundError,
+    )
+
+
+def _load(source: str, mapping: Path | None):
+    from labelspace.hierarchy.sources import load_source
+
+    with console.status(f"building the hierarchy of {source} ..."):
+        return load_source(source, mapping=mapping)
+
+
+@app.command()
+def hierarchy(
+    source: SourceArg = "fashion-mnist",
+    mapping: MappingOpt = None,
+    max_children: Annotated[int, typer.Option(help="Children shown per node.")] = 30,
+    tree: Annotated[bool, typer.Option(help="Print the tree.")] = True,
+) -> None:
+    """Show the hierarchy a dataset, WordNet subtree or file induces."""
+    try:
+        graph = _load(source, mapping)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    h = graph.hierarchy
+    if tree:
+        console.print(h.tree(max_children=max_children))
+    table = Table(title=f"hierarchy: {graph.name}", show_header=False)
+    table.add_row("nodes", f"{len(h):,}")
+    table.add_row("classes", f"{len(h.classes):,}")
+    table.add_row("direct edges", f"{h.num_edges:,}")
+    table.add_row("closure pairs", f"{len(graph.pairs):,}")
+    table.add_row("root", h.root)
+    table.add_row("max depth", str(int(h.depth.max())))
+    for note in h.notes:
+        table.add_row("note", note)
+    console.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _evaluate(emb, graph, *, held_out=None, sample_nodes=None, train_pairs=None) -> dict:
+    from labelspace.embeddings.evaluate import rank_neighbours, reconstruction
+
+    if emb.labels != graph.labels:
+        return {}
+    results = {}
+    with _progress() as progress:
+        task = progress.add_task("evaluating", total=None, info="")
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        kw = dict(
+            manifold=emb.manifold,
+            curvature=emb.curvature or 1.0,
+            sample_nodes=sample_nodes,
+            progress=tick,
+        )
+        known = graph.pairs
+        results["reconstruction"] = reconstruction(
+            emb.vectors, known if train_pairs is None else train_pairs, **kw
+        ).as_dict()
+        if held_out is not None:
+            results["link_prediction"] = rank_neighbours(
+                emb.vectors, known, held_out, **kw
+            ).as_dict()
+    return results
+
+
+def _print_results(title: str, results: dict, seconds: float | None = None) -> None:
+    table = Table(title=title)
+    for col in ("task", "mean rank", "MAP", "nodes", "pairs"):
+        table.add_column(col, justify="right" if col != "task" else "left")
+    for task, r in results.items():
+        table.add_row(
+            task, f"{r['mean_rank']:.3f}", f"{r['map']:.4f}", f"{r['nodes']:,}", f"{r['pairs']:,}"
+        )
+    console.print(table)
+    if seconds is not None:
+        console.print(f"training time: {seconds:.1f} s")
+
+
+@app.command()
+def embed(
+    source: SourceArg,
+    kind: Annotated[
+        str, typer.Option(help="poincare, euclidean, sphere, text, random or onehot.")
+    ] = "poincare",
+    out: Annotated[Path | None, typer.Option(help="Output file (.safetensors).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    dim: int = 10,
+    epochs: int = 150,
+    batch_size: int = 128,
+    lr: float = 0.3,
+    negatives: int = 50,
+    burnin: Annotated[int, typer.Option(help="Burn-in epochs at lr x burnin-lr-factor.")] = 20,
+    burnin_lr_factor: float = 0.1,
+    dtype: str = "float32",
+    seed: int = 0,
+    device: str = "cpu",
+    evaluate: Annotated[bool, typer.Option(help="Report reconstruction mean rank and MAP.")] = True,
+    sample_nodes: Annotated[
+        int | None, typer.Option(help="Evaluate a random sample of nodes.")
+    ] = None,
+    holdout: Annotated[
+        float, typer.Option(help="Hold out this fraction of non-basic pairs for link prediction.")
+    ] = 0.0,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the Poincaré disk to this PNG.")
+    ] = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Train (or compute) a label embedding and save it."""
+    from labelspace.embeddings.build import KINDS, build_embedding
+    from labelspace.embeddings.evaluate import split_for_link_prediction
+    from labelspace.embeddings.poincare import PoincareConfig
+
+    if kind not in KINDS:
+        raise _fail(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    out = out or Path(
+        f"{source.split('/')[-1].split('.')[0].replace(',', '-')}-{kind}-{dim}d.safetensors"
+    )
+    if out.exists() and not overwrite:
+        raise _fail(f"{out} exists; pass --overwrite to replace it, or choose another --out")
+    if plot is not None and plot.exists() and not overwrite:
+        raise _fail(f"{plot} exists; pass --overwrite to replace it")
+    if plot is not None and kind != "poincare":
+        raise _fail("--plot draws the Poincaré disk; it needs --kind poincare")
+    config = PoincareConfig(
+        dim=dim,
+        epochs=epochs,
+        negatives=negatives,
+        batch_size=batch_size,
+        lr=lr,
+        burnin_epochs=burnin,
+        burnin_lr_factor=burnin_lr_factor,
+        dtype=dtype,
+        seed=seed,
+    )
+    try:
+        config.validate()
+        graph = _load(source, mapping)
+        held_out = train_pairs = None
+        train_graph = graph
+        if holdout > 0:
+            train_pairs, held_out = split_for_link_prediction(
+                graph.pairs, graph.hierarchy.edges(), holdout, seed
+            )
+            train_graph = replace(graph, pairs=train_pairs)
+        start = time.perf_counter()
+        with _progress() as progress:
+            task = progress.add_task(
+                f"{kind} {graph.name}",
+                total=epochs if kind in ("poincare", "euclidean") else None,
+                info="",
+            )
+
+            def on_epoch(epoch: int, loss: float, _table: object) -> None:
+                progress.update(task, completed=epoch + 1, info=f"loss {loss:.4f}")
+
+            emb = build_embedding(
+                train_graph, kind, config=config, device=device, on_epoch=on_epoch
+            )
+        seconds = time.perf_counter() - start
+        results = (
+            _evaluate(
+                emb, graph, held_out=held_out, sample_nodes=sample_nodes, train_pairs=train_pairs
+            )
+            if evaluate
+            else {}
+        )
+        emb.training["evaluation"] = results
+        emb.save(out, overwrite=overwrite)
+        if plot is not None:
+            from labelspace.report import plot_poincare_disk
+
+            plot_poincare_disk(emb, graph.hierarchy, plot, overwrite=overwrite)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    if results:
+        _print_results(
+            f"{kind} embedding of {graph.name} ({len(emb.labels):,} labels, dim {emb.dim})",
+            results,
+            seconds,
+        )
+    console.print(f"saved {out}" + (f" and {plot}" if plot else ""))
+
+
+@app.command("evaluate-embedding")
+def evaluate_embedding(
+    path: Annotated[Path, typer.Argument(help="A saved embedding.")],
+    source: SourceArg,
+    sample_nodes: Annotated[
+        int | None, typer.Option(help="Evaluate a random sample of nodes.")
+    ] = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Reconstruction mean rank and MAP of a saved embedding against a hierarchy."""
+    from labelspace.embeddings.store import LabelEmbedding
+
+    try:
+        emb = LabelEmbedding.load(path)
+        graph = _load(source, mapping)
+        if emb.labels != graph.labels:
+            emb = emb.subset(graph.labels)
+        results = _evaluate(emb, graph, sample_nodes=sample_nodes)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    _print_results(f"{emb.kind} embedding {path.name} on {graph.name}", results)
+
+
+@app.command("plot-disk")
+def plot_disk(
+    path: Annotated[Path, typer.Argument(help="A saved Poincaré embedding.")],
+    source: SourceArg,
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("disk.png"),
+    overwrite: bool = False,
+    max_labels: int = 60,
+    mapping: MappingOpt = None,
+) -> None:
+    """Draw a Poincaré embedding in the disk with its hierarchy's edges."""
+    from labelspace.embeddings.store import LabelEmbedding
+    from labelspace.report import plot_poincare_disk
+
+    try:
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+        emb = LabelEmbedding.load(path)
+        graph = _load(source, mapping)
+        plot_poincare_disk(emb, graph.hierarchy, out, max_labels=max_labels, overwrite=overwrite)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the demo's files (default runs/demo-<time>).")
+    ] = None,
+    seed: int = 0,
+) -> None:
+    """The label-space demo: hierarchies and Poincaré embeddings of Fashion-MNIST and the mammals."""
+    from labelspace.embeddings.build import build_embedding
+    from labelspace.embeddings.poincare import PoincareConfig
+    from labelspace.report import plot_poincare_disk
+
+    out = out or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+    if out.exists() and any(out.iterdir()):
+        raise _fail(f"{out} exists and is not empty; choose another --out")
+    jobs = [
+        ("fashion-mnist", PoincareConfig(dim=5, epochs=300, batch_size=32, seed=seed)),
+        ("mammals", PoincareConfig(dim=5, epochs=150, batch_size=128, seed=seed)),
+    ]
+    summary = Table(title="label-space demo")
+    for col in ("hierarchy", "labels", "pairs", "dim", "train s", "mean rank", "MAP"):
+        summary.add_column(col, justify="left" if col == "hierarchy" else "right")
+    for source, config in jobs:
+        graph = _load(source, None)
+        console.rule(f"{source}: {len(graph.labels):,} labels, {len(graph.pairs):,} closure pairs")
+        if source == "fashion-mnist":
+            console.print(graph.hierarchy.tree())
+        for cfg, name in (
+            (config, f"{source}-poincare-{config.dim}d"),
+            (replace(config, dim=2), f"{source}-poincare-2d"),
+        ):
+            start = time.perf_counter()
+            with _progress() as progress:
+                task = progress.add_task(name, total=cfg.epochs, info="")
+                emb = build_embedding(
+                    graph,
+                    "poincare",
+                    config=cfg,
+                    on_epoch=lambda e, loss, _tab, t=task, p=progress: p.update(
+                        t, completed=e + 1, info=f"loss {loss:.4f}"
+                    ),
+                )
+            seconds = time.perf_counter() - start
+            results = _evaluate(emb, graph)
+            emb.training["evaluation"] = results
+            emb.save(out / f"{name}.safetensors")
+            r = results["reconstruction"]
+            summary.add_row(
+                source,
+                f"{len(graph.labels):,}",
+                f"{len(graph.pairs):,}",
+                str(cfg.dim),
+                f"{seconds:.1f}",
+                f"{r['mean_rank']:.3f}",
+                f"{r['map']:.4f}",
+            )
+            if cfg.dim == 2:
+                png = plot_poincare_disk(emb, graph.hierarchy, out / f"{source}-disk.png")
+                console.print(f"wrote {png}")
+    console.print(summary)
+    console.print(f"embeddings and pictures in {out}/")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,79 @@
+"""One entry point that builds any kind of label embedding for a :class:`LabelGraph`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+
+from labelspace.embeddings.baselines import onehot_embedding, random_embedding
+from labelspace.embeddings.poincare import PoincareConfig, train_poincare
+from labelspace.embeddings.store import LabelEmbedding
+from labelspace.hierarchy.sources import LabelGraph
+
+KINDS = ("poincare", "euclidean", "sphere", "text", "random", "onehot")
+ONEHOT_LIMIT = 20_000
+
+
+def build_embedding(
+    graph: LabelGraph,
+    kind: str,
+    *,
+    config: PoincareConfig | None = None,
+    device: str = "cpu",
+    on_epoch: Callable[[int, float, torch.Tensor], None] | None = None,
+) -> LabelEmbedding:
+    """Embed the graph's labels.
+
+    ``poincare``, ``euclidean``, ``text`` and ``random`` embed every node of the hierarchy
+    (classes and their ancestors, so coarser labels have points too); ``sphere`` and
+    ``onehot`` are defined for the classes only. ``config`` sets the dimension and seed for
+    ``random`` and everything for the trained kinds.
+    """
+    config = config or PoincareConfig()
+    labels, synsets = graph.labels, graph.synsets
+    if kind in ("poincare", "euclidean"):
+        cfg = replace(config, manifold=kind)
+        result = train_poincare(graph.pairs, len(labels), cfg, device=device, on_epoch=on_epoch)
+        return LabelEmbedding(
+            labels=labels,
+            vectors=result.vectors,
+            kind=kind,
+            manifold=kind,
+            curvature=1.0 if kind == "poincare" else 0.0,
+            synsets=synsets,
+            training={"source": graph.name, **result.record()},
+        )
+    if kind == "sphere":
+        from labelspace.embeddings.sphere import sphere_embedding
+
+        emb = sphere_embedding(graph.hierarchy)
+        emb.training["source"] = graph.name
+        if graph.wordnet:
+            emb.synsets = list(emb.labels)
+        return emb
+    if kind == "text":
+        from labelspace.embeddings.text import text_embedding
+
+        emb = text_embedding(labels, synsets if graph.wordnet else None, device=device)
+        emb.training["source"] = graph.name
+        return emb
+    if kind == "random":
+        emb = random_embedding(labels, config.dim, seed=config.seed)
+        emb.synsets = synsets
+        emb.training["source"] = graph.name
+        return emb
+    if kind == "onehot":
+        classes = list(graph.hierarchy.classes)
+        if len(classes) > ONEHOT_LIMIT:
+            raise ValueError(
+                f"a one-hot embedding of {len(classes)} classes would need a "
+                f"{len(classes)}x{len(classes)} matrix; use a smaller hierarchy"
+            )
+        emb = onehot_embedding(classes)
+        if graph.wordnet:
+            emb.synsets = list(classes)
+        emb.training["source"] = graph.name
+        return emb
+    raise ValueError(f"unknown embedding kind {kind!r}; choose one of {', '.join(KINDS)}")

@@ -1,0 +1,116 @@
+"""The Poincaré trainer: gradients, repeatability, boundary safety and real quality."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from labelspace.embeddings.evaluate import reconstruction
+from labelspace.embeddings.poincare import (
+    PoincareConfig,
+    _euclidean_step,
+    _poincare_step,
+    train_poincare,
+)
+from labelspace.geometry import distance
+
+
+@pytest.mark.parametrize(
+    ("step", "dist"),
+    [
+        (_poincare_step, lambda a, b: distance(a, b)),
+        (_euclidean_step, lambda a, b: (a - b).norm(dim=-1)),
+    ],
+)
+def test_closed_form_gradients_match_autograd(step, dist):
+    g = torch.Generator().manual_seed(0)
+    table = (torch.rand(20, 4, generator=g, dtype=torch.float64) - 0.5) * 0.9
+    u = torch.tensor([0, 1, 2])
+    cand = torch.tensor([[3, 4, 5], [6, 7, 8], [9, 10, 11]])
+    invalid = torch.zeros(3, 3, dtype=torch.bool)
+    invalid[1, 2] = True
+    loss, gx, gy, _, _ = step(table, u, cand, invalid)
+    x = table[u].clone().requires_grad_()
+    y = table[cand].clone().requires_grad_()
+    logits = (-dist(x[:, None], y)).masked_fill(invalid, -math.inf)
+    expected = -torch.log_softmax(logits, 1)[:, 0].sum()
+    expected.backward()
+    assert float(loss) == pytest.approx(float(expected.detach()))
+    assert torch.allclose(gx, x.grad, atol=1e-10)
+    assert torch.allclose(gy, y.grad, atol=1e-10)
+
+
+def test_finite_near_the_boundary():
+    table = torch.tensor(
+        [[0.99999, 0.0], [-0.99999, 0.0], [0.0, 0.99999], [0.0, 0.0]], dtype=torch.float32
+    )
+    loss, gx, gy, _, _ = _poincare_step(
+        table,
+        torch.tensor([0, 1]),
+        torch.tensor([[1, 2, 3], [0, 2, 3]]),
+        torch.zeros(2, 3, dtype=torch.bool),
+    )
+    assert torch.isfinite(loss) and torch.isfinite(gx).all() and torch.isfinite(gy).all()
+
+
+def test_training_from_the_boundary_stays_in_the_ball():
+    # a star: every leaf under node 0; a huge learning rate pushes points to the edge
+    pairs = np.array([(i, 0) for i in range(1, 30)])
+    result = train_poincare(
+        pairs, 30, PoincareConfig(dim=2, epochs=30, lr=50.0, batch_size=8, burnin_epochs=0)
+    )
+    norms = result.vectors.norm(dim=1)
+    assert torch.isfinite(result.vectors).all()
+    assert (norms < 1.0).all()
+    assert math.isfinite(result.final_loss)
+
+
+def test_same_seed_same_embedding():
+    pairs = np.array([(1, 0), (2, 0), (3, 1), (3, 0), (4, 1), (4, 0)])
+    cfg = PoincareConfig(dim=3, epochs=5, batch_size=2, seed=7)
+    a = train_poincare(pairs, 5, cfg).vectors
+    b = train_poincare(pairs, 5, cfg).vectors
+    c = train_poincare(pairs, 5, PoincareConfig(dim=3, epochs=5, batch_size=2, seed=8)).vectors
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_bad_config_is_refused():
+    pairs = np.array([(1, 0)])
+    with pytest.raises(ValueError, match="manifold"):
+        train_poincare(pairs, 2, PoincareConfig(manifold="sphere"))
+    with pytest.raises(ValueError, match="dim"):
+        train_poincare(pairs, 2, PoincareConfig(dim=0))
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        train_poincare(np.array([(5, 0)]), 2)
+    with pytest.raises(ValueError, match="without pairs"):
+        train_poincare(np.zeros((0, 2), dtype=np.int64), 2)
+
+
+@pytest.fixture(scope="module")
+def mammals():
+    from labelspace.hierarchy.sources import load_source
+
+    return load_source("mammals")
+
+
+def test_mammals_embed_well_and_beat_euclidean(mammals):
+    """A short run on the real mammal closure: hyperbolic beats Euclidean at dim 5."""
+    cfg = PoincareConfig(dim=5, epochs=50, burnin_epochs=10, batch_size=128)
+    hyper = train_poincare(mammals.pairs, len(mammals.labels), cfg)
+    flat = train_poincare(
+        mammals.pairs,
+        len(mammals.labels),
+        PoincareConfig(**{**cfg.__dict__, "manifold": "euclidean"}),
+    )
+    h = reconstruction(hyper.vectors, mammals.pairs, manifold="poincare")
+    e = reconstruction(flat.vectors, mammals.pairs, manifold="euclidean")
+    assert h.map > 0.85, h
+    assert h.mean_rank < 3.0, h
+    assert h.map > e.map + 0.05, (h, e)
+    # generality is encoded in the norm: the root sits nearer the origin than the leaves
+    norms = hyper.vectors.norm(dim=1)
+    root = mammals.hierarchy.index["mammal.n.01"]
+    leaves = torch.from_numpy(mammals.hierarchy.class_indices)
+    assert norms[root] < norms[leaves].median()
