@@ -114,8 +114,8 @@ def main() -> None:
     graph = load_source(args.closure)
     load_seconds = time.perf_counter() - start
     print(
-        f"{args.closure}: {len(graph.labels):,} nodes, {len(graph.pairs):,} pairs (built in {load_seconds:.1f} s); "
-        f"torch threads {torch.get_num_threads()}"
+        f"{args.closure}: {len(graph.labels):,} nodes, {len(graph.pairs):,} pairs "
+        f"(built in {load_seconds:.1f} s); torch threads {torch.get_num_threads()}"
     )
     results = {"labelspace": run_labelspace(graph, args)}
     if not args.skip_gensim:

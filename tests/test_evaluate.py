@@ -52,8 +52,9 @@ def test_reconstruction_matches_brute_force(chunk):
 
 
 def test_perfect_embedding_scores_one():
-    # a chain 0 <- 1 <- 2 <- 3 laid out on a line: every ancestor is nearer than any stranger
-    x = torch.tensor([[0.0, 0.0], [0.2, 0.0], [0.4, 0.0], [0.6, 0.0], [-0.9, 0.0]])
+    # a chain 0 <- 1 <- 2 <- 3 on a line, each node farther out than its parent, with gaps
+    # growing so that every ancestor is nearer than any other node (descendants included)
+    x = torch.tensor([[0.0, 0.0], [0.2, 0.0], [0.4, 0.0], [0.9, 0.0], [-0.9, 0.0]])
     pairs = np.array([(1, 0), (2, 1), (2, 0), (3, 2), (3, 1), (3, 0)])
     result = reconstruction(x, pairs)
     assert result.mean_rank == 1.0

@@ -267,4 +267,13 @@ def test_spot_checks(wn):
     )
     assert fashion["Sneaker"] == "gym_shoe.n.01"
     assert fashion["Ankle boot"] == "boot.n.01"
-    assert fashion["T-shirt/top"] == "jersey.n.03"
+    assert fashion["T-shirt/top"] == "top.n.10"
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "cifar10", "cifar100"])
+def test_shipped_classes_are_leaves_of_their_hierarchy(dataset):
+    """Classes are mutually exclusive labels: none may be an ancestor of another."""
+    from labelspace.hierarchy.sources import load_source
+
+    h = load_source(dataset).hierarchy
+    assert all(h.height[h.index[c]] == 0 for c in h.classes)

@@ -56,7 +56,7 @@ def test_missing_wordnet_files_name_them_and_write_nothing(tmp_path):
     source.mkdir()
     (source / "data.noun").write_text("x")
     target = tmp_path / "cache" / "corpora" / "wordnet"
-    with pytest.raises(wnmod.WordNetNotFoundError, match="index.noun") as info:
+    with pytest.raises(wnmod.WordNetNotFoundError, match=r"index\.noun") as info:
         wnmod.build_layout(source, target)
     assert "apt-get install wordnet-base wordnet-sense-index" in str(info.value)
     assert not target.exists()
@@ -73,4 +73,4 @@ def test_build_layout_copies_files_not_links(tmp_path):
 
 def test_unknown_source_says_what_is_accepted():
     with pytest.raises(SourceError, match="fashion-mnist"):
-        load_source("nonsense")
+        load_source("qwzxvbnm")

@@ -281,6 +281,7 @@ def evaluate_embedding(
         emb = LabelEmbedding.load(path)
         graph = _load(source, mapping)
         if emb.labels != graph.labels:
+            emb.subset(graph.hierarchy.classes)  # names the missing classes first, if any
             emb = emb.subset(graph.labels)
         results = _evaluate(emb, graph, sample_nodes=sample_nodes)
     except _user_errors() as exc:
@@ -319,7 +320,7 @@ def demo(
     ] = None,
     seed: int = 0,
 ) -> None:
-    """The label-space demo: hierarchies and Poincaré embeddings of Fashion-MNIST and the mammals."""
+    """Label-space demo: hierarchies and Poincaré embeddings of Fashion-MNIST and mammals."""
     from labelspace.embeddings.build import build_embedding
     from labelspace.embeddings.poincare import PoincareConfig
     from labelspace.report import plot_poincare_disk

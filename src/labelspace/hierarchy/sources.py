@@ -17,7 +17,13 @@ import numpy as np
 
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.hierarchy.io import EDGE_LIST_SUFFIXES, JSON_SUFFIXES, read_hierarchy
-from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_mapping, map_names
+from labelspace.hierarchy.mapping import (
+    DATASET_CLASSES,
+    UnmappedNameError,
+    dataset_mapping,
+    map_names,
+    read_mapping_file,
+)
 from labelspace.hierarchy.wordnet import (
     induced_parents,
     reference_mammal_closure,
@@ -97,20 +103,21 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
     if key in DATASET_CLASSES:
         overrides = dict(dataset_mapping(key))
         if mapping is not None:
-            from labelspace.hierarchy.mapping import read_mapping_file
-
             overrides.update(read_mapping_file(mapping))
         return wordnet_graph(key, map_names(DATASET_CLASSES[key], overrides=overrides))
     path = Path(spec)
     if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or path.exists():
         hierarchy = read_hierarchy(path)
         return LabelGraph(path.stem, hierarchy, hierarchy.closure(), wordnet=False)
-    if "," in spec or "." in spec or spec[:1] == "n":
-        names = [n.strip() for n in spec.split(",") if n.strip()]
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    try:
         synsets = map_names(names, overrides=mapping)
-        return wordnet_graph("classes", synsets)
-    raise SourceError(
-        f"unknown hierarchy source {spec!r}. Use a dataset ({', '.join(DATASET_CLASSES)}), "
-        f"{' or '.join(WORDNET_SOURCES)}, a hierarchy file (.tsv, .csv, .txt, .json), or a "
-        "comma-separated list of class names (e.g. 'dog,cat,truck')."
-    )
+    except UnmappedNameError as exc:
+        if len(names) > 1:
+            raise
+        raise SourceError(
+            f"unknown hierarchy source {spec!r}. Use a dataset ({', '.join(DATASET_CLASSES)}), "
+            f"{' or '.join(WORDNET_SOURCES)}, a hierarchy file (.tsv, .csv, .txt, .json), or a "
+            f"comma-separated list of class names (e.g. 'dog,cat,truck'). As a class name: {exc}"
+        ) from None
+    return wordnet_graph("classes", synsets)
