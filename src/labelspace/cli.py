@@ -342,7 +342,7 @@ def demo(
             console.print(graph.hierarchy.tree())
         for cfg, name in (
             (config, f"{source}-poincare-{config.dim}d"),
-            (replace(config, dim=2), f"{source}-poincare-2d"),
+            (replace(config, dim=2, epochs=2 * config.epochs), f"{source}-poincare-2d"),
         ):
             start = time.perf_counter()
             with _progress() as progress:
