@@ -13,6 +13,7 @@ Timings are wall-clock on whatever machine runs it; run nothing else meanwhile.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import time
@@ -23,6 +24,9 @@ import torch
 from labelspace.embeddings.evaluate import reconstruction
 from labelspace.embeddings.poincare import PoincareConfig, train_poincare
 from labelspace.hierarchy.sources import load_source
+
+# progress lines show up in a log file at once
+print = functools.partial(print, flush=True)
 
 
 def run_labelspace(graph, args) -> dict:
@@ -67,7 +71,7 @@ def run_gensim(graph, args) -> dict:
     relations = [(names[a], names[b]) for a, b in graph.pairs]
     start = time.perf_counter()
     model = PoincareModel(
-        relations, size=args.gensim_dim, negative=args.negatives, burn_in=10, seed=args.seed
+        relations, size=args.gensim_dim, negative=args.gensim_negatives, burn_in=10, seed=args.seed
     )
     model.train(epochs=args.gensim_epochs, batch_size=10)
     seconds = time.perf_counter() - start
@@ -79,7 +83,7 @@ def run_gensim(graph, args) -> dict:
         "config": {
             "dim": args.gensim_dim,
             "epochs": args.gensim_epochs,
-            "negatives": args.negatives,
+            "negatives": args.gensim_negatives,
         },
     }
 
@@ -99,6 +103,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--gensim-dim", type=int, default=10)
     parser.add_argument("--gensim-epochs", type=int, default=200)
+    parser.add_argument("--gensim-negatives", type=int, default=10, help="gensim's default")
     parser.add_argument("--skip-gensim", action="store_true")
     parser.add_argument("--sample-nodes", type=int, default=None, help="evaluate a sample of nodes")
     parser.add_argument(
