@@ -114,3 +114,21 @@ def test_mammals_embed_well_and_beat_euclidean(mammals):
     root = mammals.hierarchy.index["mammal.n.01"]
     leaves = torch.from_numpy(mammals.hierarchy.class_indices)
     assert norms[root] < norms[leaves].median()
+
+
+def test_neighbour_test_both_layouts_agree(monkeypatch):
+    from labelspace.embeddings import poincare
+
+    pairs = torch.tensor([(1, 0), (2, 0), (2, 1), (3, 0), (4, 3)])
+    u = torch.tensor([2, 4, 0])
+    w = torch.tensor([[0, 1, 3, 2], [3, 0, 4, 1], [0, 1, 2, 3]])
+    expected = torch.tensor(
+        [[True, True, False, True], [True, False, True, False], [True, False, False, False]]
+    )
+    padded = poincare._NeighbourTest(pairs, 5)
+    assert padded.table is not None
+    assert torch.equal(padded(u, w), expected)
+    monkeypatch.setattr(poincare._NeighbourTest, "MAX_CELLS", 1)
+    searched = poincare._NeighbourTest(pairs, 5)
+    assert searched.table is None
+    assert torch.equal(searched(u, w), expected)
