@@ -96,6 +96,9 @@ def plot_poincare_disk(
     os.close(fd)
     try:
         fig.savefig(tmp, bbox_inches="tight")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a figure is not
         os.replace(tmp, path)
     finally:
         plt.close(fig)
