@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from labelspace.geometry import BOUNDARY_EPS, project
+from labelspace.geometry import BOUNDARY_EPS, project, riemannian_scale
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +224,8 @@ def train_poincare(
             loss, gx, gy, x, y = step(table, u_d, cand_d, invalid_d)
             loss_total += float(loss)
             if poincare:  # Riemannian gradient: Euclidean one times ((1 - |x|²) / 2)²
-                gx = gx * ((1.0 - x.pow(2).sum(-1, keepdim=True)) / 2.0).pow(2)
-                gy = gy * ((1.0 - y.pow(2).sum(-1, keepdim=True)) / 2.0).pow(2)
+                gx = gx * riemannian_scale(x)
+                gy = gy * riemannian_scale(y)
             # one scatter for the whole batch (index_add_ with alpha= is several times slower
             # on CPU than scaling first), then the touched rows are projected into the ball
             rows = torch.cat([u_d, cand_d.reshape(-1)])
