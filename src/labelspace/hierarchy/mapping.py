@@ -5,7 +5,7 @@ noun synset. Names come in many spellings ("Ankle boot", "T-shirt/top", "maple_t
 such as ``n02084071`` or a synset name such as ``dog.n.01``); :func:`map_names` resolves them.
 A plain name can mean several things ("mouse" the rodent or the computer device), so guesses
 are flagged with :class:`AmbiguousNameWarning`, and the shipped, hand-reviewed mappings of the
-supported datasets (``labelspace/data/<dataset>.tsv``) settle them for known datasets.
+supported datasets (``labelspace/hierarchy/mappings/<dataset>.tsv``) settle them for known datasets.
 
 Mapping files hold one ``name<TAB>synset`` line per class, the synset given as a synset name or
 a wnid; blank lines and ``#`` comments (whole-line, or after whitespace) are ignored.
@@ -500,8 +500,8 @@ def _dataset_key(name: str) -> str:
 
 @cache
 def _shipped_mapping(key: str) -> dict[str, str]:
-    resource = resources.files("labelspace").joinpath("data", f"{key}.tsv")
-    return _parse_mapping(resource.read_text(encoding="utf-8"), f"labelspace/data/{key}.tsv")
+    resource = resources.files("labelspace.hierarchy").joinpath("mappings", f"{key}.tsv")
+    return _parse_mapping(resource.read_text(encoding="utf-8"), f"labelspace/hierarchy/mappings/{key}.tsv")
 
 
 def dataset_mapping(name: str) -> dict[str, str]:
@@ -519,5 +519,5 @@ def dataset_synsets(name: str) -> list[str]:
     mapping = _shipped_mapping(key)
     missing = [c for c in DATASET_CLASSES[key] if c not in mapping]
     if missing:  # a broken installation, not a user error
-        raise RuntimeError(f"labelspace/data/{key}.tsv lacks classes {missing}")
+        raise RuntimeError(f"labelspace/hierarchy/mappings/{key}.tsv lacks classes {missing}")
     return [mapping[c] for c in DATASET_CLASSES[key]]
