@@ -313,6 +313,258 @@ def plot_disk(
     console.print(f"wrote {out}")
 
 
+# --------------------------------------------------------------------------- image models
+RunArg = Annotated[Path, typer.Argument(help="Run folder (config, checkpoints, metrics, report).")]
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="fashion-mnist (Debian idx files), torchvision:fashion-mnist|cifar10|cifar100, or an "
+        "ImageFolder root holding train/ and test/.",
+    ),
+]
+
+
+def _train_config(**kw):
+    from labelspace.methods import MethodOptions
+    from labelspace.runs import TrainConfig
+
+    options = MethodOptions(
+        temperature=kw.pop("temperature"),
+        clip_r=kw.pop("clip_r"),
+        trainable_embedding=kw.pop("trainable_embedding"),
+    )
+    return TrainConfig(options=options, **kw)
+
+
+def _print_metrics(title: str, metrics: dict) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        percent = key.startswith(("top", "hp@", "acc@"))
+        shown = "–" if value != value else (f"{100 * value:.2f} %" if percent else f"{value:.4f}")
+        table.add_row(key, shown)
+    console.print(table)
+
+
+def _data_progress():
+    progress = _progress()
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task("decoding images", total=total, info="")
+        progress.update(task, completed=done)
+        if done >= total:
+            progress.stop()
+
+    return update
+
+
+@app.command()
+def train(
+    run: RunArg,
+    data: DataOpt = "fashion-mnist",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="softmax, poincare, devise, cosine, cosine-ce, soft-labels, hxe, hsoftmax."
+        ),
+    ] = "softmax",
+    embedding: Annotated[
+        str | None,
+        typer.Option(
+            help="Label embedding: a kind (poincare, text, sphere, ...) or a .safetensors "
+            "file; default: the method's."
+        ),
+    ] = None,
+    dim: Annotated[int, typer.Option(help="Dimension of a trained label embedding.")] = 10,
+    backbone: Annotated[
+        str, typer.Option(help="small-cnn, or any timm model name (resnet18).")
+    ] = "small-cnn",
+    epochs: int = 5,
+    batch_size: int = 128,
+    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
+    lr: float = 2e-3,
+    weight_decay: float = 5e-4,
+    val_fraction: Annotated[
+        float, typer.Option(help="Stratified share of train kept for validation.")
+    ] = 0.1,
+    train_limit: Annotated[
+        int | None, typer.Option(help="Use at most this many training images.")
+    ] = None,
+    test_limit: Annotated[
+        int | None, typer.Option(help="Evaluate on at most this many test images.")
+    ] = None,
+    seed: int = 0,
+    temperature: Annotated[float, typer.Option(help="Poincaré loss temperature.")] = 0.1,
+    clip_r: Annotated[float, typer.Option(help="Hyperbolic head feature clipping radius.")] = 2.3,
+    trainable_embedding: Annotated[
+        bool, typer.Option(help="Let the label vectors train too.")
+    ] = False,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
+    ] = None,
+    root: Annotated[str | None, typer.Option(help="Where torchvision datasets live.")] = None,
+    mapping: MappingOpt = None,
+    skip_corrupt: Annotated[
+        bool, typer.Option(help="Skip unreadable images (counted in metrics.json).")
+    ] = False,
+    accelerator: Annotated[str, typer.Option(help="auto, cpu, gpu.")] = "auto",
+    devices: int = 1,
+    strategy: Annotated[str, typer.Option(help="auto, ddp, ddp_spawn, ...")] = "auto",
+    precision: Annotated[str, typer.Option(help="32-true, 16-mixed, bf16-mixed.")] = "32-true",
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue RUN from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace RUN if it exists.")] = False,
+) -> None:
+    """Train an image model into RUN and evaluate it on the test set."""
+    from labelspace.runs import train as train_run
+
+    try:
+        config = _train_config(
+            data=data,
+            method=method,
+            embedding=embedding,
+            embedding_dim=dim,
+            backbone=backbone,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            val_fraction=val_fraction,
+            train_limit=train_limit,
+            test_limit=test_limit,
+            seed=seed,
+            temperature=temperature,
+            clip_r=clip_r,
+            trainable_embedding=trainable_embedding,
+            init_from=str(init_from) if init_from else None,
+            root=root,
+            mapping=str(mapping) if mapping else None,
+            skip_corrupt=skip_corrupt,
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            precision=precision,
+            workers=workers,
+        )
+        result = train_run(
+            config, run, resume=resume, overwrite=overwrite, on_progress=_data_progress()
+        )
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    if result:
+        _print_metrics(f"{result['method']} on {result['data']} (test)", result["test"])
+        console.print(f"run folder: {run}")
+
+
+@app.command()
+def evaluate(run: RunArg) -> None:
+    """Evaluate RUN's final weights on its test set (rewrites its metrics)."""
+    from labelspace.runs import evaluate_run
+
+    try:
+        result = evaluate_run(run, on_progress=_data_progress())
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    _print_metrics(f"{result['method']} on {result['data']} (test)", result["test"])
+
+
+@app.command()
+def predict(
+    run: RunArg,
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    top: Annotated[int, typer.Option("--top", "-k", help="How many labels to show.")] = 5,
+) -> None:
+    """Top-k labels of each image, each with its path up the hierarchy."""
+    from labelspace.predict import predict_images
+
+    try:
+        answers = predict_images(run, images, k=top)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    for path, rows in answers.items():
+        table = Table(title=str(path))
+        table.add_column("#", justify="right")
+        table.add_column("label")
+        table.add_column("score", justify="right")
+        table.add_column("path up the hierarchy")
+        for i, (label, score, chain) in enumerate(rows, 1):
+            table.add_row(str(i), label, f"{score:.4f}", " < ".join(chain))
+        console.print(table)
+
+
+@app.command()
+def compare(
+    out: Annotated[Path, typer.Argument(help="Folder for the runs and the report.")],
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods; 'poincare>softmax' = two-stage fine-tune.")
+    ] = "softmax,poincare,devise",
+    data: DataOpt = "fashion-mnist",
+    backbone: str = "small-cnn",
+    epochs: int = 5,
+    finetune_epochs: Annotated[
+        int | None, typer.Option(help="Epochs of a two-stage fine-tune (default epochs/2).")
+    ] = None,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    seed: int = 0,
+    dim: int = 10,
+    temperature: float = 0.1,
+    root: str | None = None,
+    mapping: MappingOpt = None,
+    skip_corrupt: bool = False,
+    accelerator: str = "auto",
+    devices: int = 1,
+    workers: int = 0,
+    overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
+) -> None:
+    """Train several methods with the same backbone, budget and seed; write one report."""
+    from labelspace.compare import parse_methods, run_comparison
+
+    try:
+        names = parse_methods(methods)
+        base = _train_config(
+            data=data,
+            backbone=backbone,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            train_limit=train_limit,
+            test_limit=test_limit,
+            seed=seed,
+            embedding_dim=dim,
+            temperature=temperature,
+            clip_r=2.3,
+            trainable_embedding=False,
+            root=root,
+            mapping=str(mapping) if mapping else None,
+            skip_corrupt=skip_corrupt,
+            accelerator=accelerator,
+            devices=devices,
+            workers=workers,
+        )
+        report = run_comparison(
+            names,
+            base,
+            out,
+            finetune_epochs=finetune_epochs,
+            overwrite=overwrite,
+            on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
+        )
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    console.print(report.read_text(encoding="utf-8"))
+    console.print(f"report: {report}")
+
+
 @app.command()
 def demo(
     out: Annotated[

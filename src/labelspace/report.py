@@ -91,17 +91,26 @@ def plot_poincare_disk(
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title or f"{embedding.training.get('source', '')} in the Poincaré disk ({note})")
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (temp file, then rename), readable by all."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, bbox_inches="tight")
+        fig.savefig(tmp, bbox_inches="tight", dpi=fig.dpi)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a figure is not
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path

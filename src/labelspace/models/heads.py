@@ -1,0 +1,64 @@
+"""Heads: map backbone features to softmax logits or to points of a label space."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from labelspace.geometry import expmap0
+
+
+class SoftmaxHead(nn.Module):
+    """Linear logits, one per output (classes, or hierarchy nodes for a hierarchical softmax)."""
+
+    def __init__(self, in_features: int, num_outputs: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, num_outputs)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(features)
+
+
+class EmbeddingHead(nn.Module):
+    """Linear projection into a Euclidean label space; unit vectors when ``normalize``.
+
+    Normalise for cosine-based label spaces (the output then lies on the unit sphere); leave
+    it off for dot-product spaces such as DeViSE, where the norm carries the score's scale.
+    """
+
+    def __init__(self, in_features: int, dim: int, normalize: bool = False) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, dim)
+        self.normalize = normalize
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out = self.linear(features)
+        return F.normalize(out, dim=-1) if self.normalize else out
+
+
+class HyperbolicHead(nn.Module):
+    """Linear projection, feature clipping, then the exponential map onto the Poincaré ball.
+
+    Clipping follows Guo et al., "Clipped Hyperbolic Classifiers Are Super-Hyperbolic
+    Classifiers" (CVPR 2022): the Euclidean vector is rescaled to norm at most ``clip_r``
+    before :func:`~labelspace.geometry.expmap0`. Outputs therefore stay at norm
+    ``<= tanh(sqrt(c) * clip_r) / sqrt(c)``, away from the boundary where gradients vanish,
+    and are finite and inside the ball for any finite input.
+    """
+
+    def __init__(
+        self, in_features: int, dim: int, curvature: float = 1.0, clip_r: float = 2.3
+    ) -> None:
+        super().__init__()
+        if curvature <= 0 or clip_r <= 0:
+            raise ValueError("curvature and clip_r must be positive")
+        self.linear = nn.Linear(in_features, dim)
+        self.curvature = curvature
+        self.clip_r = clip_r
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        v = self.linear(features)
+        norm = v.norm(dim=-1, keepdim=True).clamp_min(1e-15)
+        v = v * (self.clip_r / norm).clamp(max=1.0)
+        return expmap0(v, self.curvature)

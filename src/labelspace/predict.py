@@ -1,0 +1,64 @@
+"""``labelspace predict``: top-k labels of image files, each with its path up the hierarchy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from labelspace.runs import LoadedModel, load_model
+
+
+class ImageFileError(ValueError):
+    """An image file that cannot be read."""
+
+
+def load_image(path: Path, in_chans: int, image_size: int) -> torch.Tensor:
+    """Read an image as the model expects it: ``in_chans`` channels, resized to
+    ``image_size`` (shorter side, then centre crop), uint8 ``(C, H, W)``."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2 import functional as F
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if in_chans == 1 else "RGB")
+            tensor = F.pil_to_tensor(img)
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageFileError(f"{path}: not a readable image ({exc})") from None
+    if tensor.shape[-2:] != (image_size, image_size):
+        tensor = F.center_crop(F.resize(tensor, image_size, antialias=True), image_size)
+    return tensor
+
+
+def predict_images(
+    run: Path, images: Sequence[Path], *, k: int = 5, model: LoadedModel | None = None
+) -> dict[Path, list[tuple[str, float, list[str]]]]:
+    """``{image: [(class name, score, path to the root), ...]}`` best first.
+
+    Scores are probabilities where the method defines them, else its raw scores (cosine
+    similarity, dot product or negative distance).
+    """
+    from labelspace.data.transforms import eval_transform
+
+    model = model or load_model(run)
+    spec = model.input
+    normalize = eval_transform(spec["mean"], spec["std"])
+    batch = torch.stack(
+        [normalize(load_image(Path(p), spec["in_chans"], spec["image_size"])) for p in images]
+    )
+    with torch.no_grad():
+        scores = model.module.scores(model.module(batch))
+        probs = model.module.probabilities(scores)
+    shown = probs if probs is not None else scores
+    k = min(k, shown.shape[1])
+    top = shown.topk(k, dim=1)
+    answers: dict[Path, list[tuple[str, float, list[str]]]] = {}
+    for path, values, indices in zip(images, top.values, top.indices, strict=True):
+        answers[Path(path)] = [
+            (model.space.classes[int(i)], float(v), model.space.path_to_root(int(i)))
+            for v, i in zip(values, indices, strict=True)
+        ]
+    return answers

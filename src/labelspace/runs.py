@@ -1,0 +1,446 @@
+"""Runs: one folder per trained model, holding everything its report needs.
+
+::
+
+    RUN/config.yaml             what was asked (reload it to rebuild the model)
+    RUN/embedding.safetensors   the label embedding the run used (if any)
+    RUN/checkpoints/last.ckpt   weights + optimiser state after the last finished epoch
+    RUN/logs/                   Lightning CSV logs (loss and validation accuracy per epoch)
+    RUN/predictions.safetensors test-set class scores and targets
+    RUN/metrics.json            test metrics, timings, skipped files
+    RUN/report.md, RUN/plots/   the human-readable report
+
+Every input is validated (dataset, label space, model) before the folder is created, so a bad
+command leaves nothing behind; an existing folder is never replaced without ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from labelspace.methods import MethodOptions, build_head, build_loss, get_method
+from labelspace.space import EMBEDDING_FILE, LabelSpace, build_label_space
+from labelspace.training import (
+    AtomicCheckpointIO,
+    LabelSpaceClassifier,
+    LabelSpaceNet,
+    OptimConfig,
+    Predictions,
+    eval_loader,
+    predict,
+    steps_per_epoch,
+    train_loader,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.safetensors"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used as asked."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``labelspace train`` needs; saved as the run's config.yaml."""
+
+    data: str = "fashion-mnist"
+    root: str | None = None
+    mapping: str | None = None
+    method: str = "softmax"
+    embedding: str | None = None  # default: the method's; a kind or a .safetensors file
+    embedding_dim: int = 10
+    backbone: str = "small-cnn"
+    epochs: int = 5
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    val_fraction: float = 0.1
+    train_limit: int | None = None  # at most this many training images (stratified)
+    test_limit: int | None = None
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    workers: int = 0
+    skip_corrupt: bool = False
+    init_from: str | None = None  # a run whose backbone starts this one (two-stage)
+    options: MethodOptions = field(default_factory=MethodOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise RunError(f"config has unknown keys: {', '.join(sorted(unknown))}")
+        raw = dict(raw)
+        raw["options"] = MethodOptions(**raw.get("options", {}))
+        return cls(**raw)
+
+    def validate(self) -> None:
+        get_method(self.method)
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be >= 1")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+
+
+# --------------------------------------------------------------------------- building blocks
+@dataclass
+class Prepared:
+    """The validated pieces of a run, before anything is written."""
+
+    config: TrainConfig
+    data: Any  # labelspace.data.ImageData
+    space: LabelSpace
+    module: LabelSpaceClassifier
+    train_set: Any
+    val_set: Any
+
+
+def _embedding_spec(config: TrainConfig) -> str | None:
+    method = get_method(config.method)
+    if not method.uses_embedding:
+        return None
+    return config.embedding or method.embedding
+
+
+def build_module(
+    config: TrainConfig,
+    space: LabelSpace,
+    in_chans: int,
+    image_size: int,
+    steps: int = 1,
+) -> LabelSpaceClassifier:
+    from labelspace.models.backbones import create_backbone
+
+    method = get_method(config.method)
+    torch.manual_seed(config.seed)  # the same seed gives every method the same initial backbone
+    backbone, features = create_backbone(config.backbone, in_chans, image_size)
+    head = build_head(method, features, space, config.options)
+    criterion = build_loss(method, space, config.options)
+    optim = OptimConfig(config.optimizer, config.lr, config.weight_decay, config.epochs, steps)
+    return LabelSpaceClassifier(
+        LabelSpaceNet(backbone, head),
+        criterion,
+        method,
+        config.options,
+        space.curvature,
+        optim,
+        seed=config.seed,
+    )
+
+
+def _limit(dataset, limit: int | None, seed: int):
+    """A stratified subset of at most ``limit`` images (for quick runs and tests)."""
+    from labelspace.data.splits import stratified_split
+
+    if limit is None or limit >= len(dataset):
+        return dataset
+    _, keep = stratified_split(dataset.targets, limit / len(dataset), seed)
+    return dataset.subset(keep)
+
+
+def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
+    """Load the data, build the label space and the model; raises before writing anything."""
+    from labelspace.data import load_dataset
+    from labelspace.data.splits import stratified_split
+
+    config.validate()
+    data = load_dataset(
+        config.data,
+        root=config.root,
+        mapping=config.mapping,
+        skip_corrupt=config.skip_corrupt,
+        on_progress=on_progress,
+    )
+    space = build_label_space(
+        data.name,
+        data.classes,
+        data.synsets,
+        _embedding_spec(config),
+        dim=config.embedding_dim,
+        seed=config.seed,
+    )
+    train_idx, val_idx = stratified_split(data.train.targets, config.val_fraction, config.seed)
+    # the training images carry augmentation + normalisation; validation gets the test's
+    train_set = _limit(data.train.subset(train_idx), config.train_limit, config.seed)
+    val_set = data.train.subset(val_idx).with_transform(data.test.transform)
+    world = config.devices if isinstance(config.devices, int) else 1
+    steps = steps_per_epoch(len(train_set), config.batch_size, world)
+    module = build_module(config, space, data.in_chans, data.image_size[0], steps)
+    if config.init_from:
+        _load_backbone(module, Path(config.init_from))
+    return Prepared(config, data, space, module, train_set, val_set)
+
+
+def _load_backbone(module: LabelSpaceClassifier, run: Path) -> None:
+    """Two-stage training: start from the backbone of another run (its head is dropped)."""
+    state = load_weights(run)
+    backbone = {
+        k[len("net.backbone.") :]: v for k, v in state.items() if k.startswith("net.backbone.")
+    }
+    try:
+        module.net.backbone.load_state_dict(backbone)
+    except RuntimeError as exc:
+        raise RunError(
+            f"--init-from {run}: its backbone does not fit this one (same --backbone and data "
+            f"needed): {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def load_weights(run: Path) -> dict[str, torch.Tensor]:
+    ckpt = run / LAST_CHECKPOINT
+    if not ckpt.is_file():
+        raise RunError(f"{run} has no {LAST_CHECKPOINT}: not a finished or resumable run")
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+
+
+# --------------------------------------------------------------------------- the run folder
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    _write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_config(run: Path) -> TrainConfig:
+    path = run / CONFIG_FILE
+    if not path.is_file():
+        raise RunError(f"{run} is not a labelspace run (no {CONFIG_FILE})")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return TrainConfig.from_dict(raw.get("train", raw))
+
+
+def _open_folder(run: Path, *, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not (run / LAST_CHECKPOINT).is_file():
+            raise RunError(f"cannot resume {run}: it has no {LAST_CHECKPOINT}")
+        return
+    if run.exists() and any(run.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"{run} already exists; pass --resume to continue it or --overwrite to replace it"
+            )
+        shutil.rmtree(run)
+    run.mkdir(parents=True, exist_ok=True)
+
+
+def train(
+    config: TrainConfig,
+    run: Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    on_progress=None,
+) -> dict[str, Any]:
+    """Train (or resume) a run and evaluate it on the test set; returns the metrics."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    run = Path(run)
+    if resume:
+        config = read_config(run)
+        _open_folder(run, resume=True, overwrite=False)
+    elif run.exists() and any(run.iterdir()) and not overwrite:
+        _open_folder(run, resume=False, overwrite=False)  # fail before the slow part
+    prepared = prepare(config, on_progress=on_progress)
+    if not resume:
+        _open_folder(run, resume=False, overwrite=overwrite)
+        _write_text_atomic(
+            run / CONFIG_FILE,
+            yaml.safe_dump(
+                {
+                    "train": config.to_dict(),
+                    "classes": prepared.space.classes,
+                    "synsets": prepared.space.synsets,
+                    "input": input_spec(prepared.data),
+                },
+                sort_keys=False,
+                allow_unicode=True,
+            ),
+        )
+        prepared.space.save_embedding(run)
+    else:
+        _check_resumed_space(run, prepared.space)
+
+    trainer = L.Trainer(
+        default_root_dir=run,
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        precision=config.precision,
+        logger=CSVLogger(run, name="logs", version=""),
+        callbacks=[ModelCheckpoint(dirpath=run / "checkpoints", save_last=True, save_top_k=0)],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+        log_every_n_steps=20,
+    )
+    start = time.perf_counter()
+    trainer.fit(
+        prepared.module,
+        train_dataloaders=train_loader(
+            prepared.train_set, config.batch_size, config.seed, config.workers
+        ),
+        val_dataloaders=eval_loader(prepared.val_set, 512, config.workers),
+        ckpt_path=str(run / LAST_CHECKPOINT) if resume else None,
+    )
+    train_seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}
+    epochs_run = config.epochs - (trainer.current_epoch - config.epochs if resume else 0)
+    return finish(
+        run,
+        prepared,
+        train_seconds=train_seconds,
+        train_images_per_second=len(prepared.train_set) * max(epochs_run, 1) / train_seconds,
+        resumed=resume,
+    )
+
+
+def _check_resumed_space(run: Path, space: LabelSpace) -> None:
+    saved = yaml.safe_load((run / CONFIG_FILE).read_text(encoding="utf-8"))
+    if saved.get("classes") != space.classes:
+        raise RunError(f"{run} was trained on other classes than the data gives now")
+
+
+def test_set(prepared: Prepared):
+    data = prepared.data
+    return _limit(data.test, prepared.config.test_limit, prepared.config.seed)
+
+
+def finish(
+    run: Path,
+    prepared: Prepared,
+    *,
+    train_seconds: float | None = None,
+    train_images_per_second: float | None = None,
+    resumed: bool = False,
+) -> dict[str, Any]:
+    """Evaluate the run's final weights on the test set and write predictions and metrics."""
+    from labelspace.metrics import summarize
+
+    device = "cuda" if torch.cuda.is_available() and prepared.config.accelerator != "cpu" else "cpu"
+    preds = predict(prepared.module, test_set(prepared), device=device)
+    metrics = summarize(preds.scores, preds.targets, prepared.space.lca_height, preds.probs)
+    tensors = {"scores": preds.scores.contiguous(), "targets": preds.targets.contiguous()}
+    save_file(tensors, str(run / f".{PREDICTIONS_FILE}.tmp"))
+    os.replace(run / f".{PREDICTIONS_FILE}.tmp", run / PREDICTIONS_FILE)
+    result: dict[str, Any] = {
+        "method": prepared.config.method,
+        "data": prepared.data.name,
+        "test": metrics,
+        "test_images": len(preds.targets),
+        "eval_images_per_second": round(preds.images_per_second, 1),
+        "skipped_files": list(prepared.data.skipped),
+    }
+    if train_seconds is not None:
+        result["train_seconds"] = round(train_seconds, 2)
+        result["train_images_per_second"] = round(train_images_per_second or 0.0, 1)
+        result["resumed"] = resumed
+    write_json(run / METRICS_FILE, result)
+    return result
+
+
+def input_spec(data) -> dict[str, Any]:
+    """What an image must look like for the model: channels, size, normalisation."""
+    return {
+        "in_chans": int(data.in_chans),
+        "image_size": int(data.image_size[0]),
+        "mean": [float(m) for m in data.mean],
+        "std": [float(s) for s in data.std],
+    }
+
+
+@dataclass
+class LoadedModel:
+    """A run's model with its final weights, rebuilt without loading its dataset."""
+
+    config: TrainConfig
+    space: LabelSpace
+    module: LabelSpaceClassifier
+    input: dict[str, Any]
+
+
+def load_model(run: Path) -> LoadedModel:
+    """The run's label space and model with the weights of its last checkpoint."""
+    run = Path(run)
+    config = read_config(run)
+    saved = yaml.safe_load((run / CONFIG_FILE).read_text(encoding="utf-8"))
+    embedding = str(run / EMBEDDING_FILE) if _embedding_spec(config) is not None else None
+    space = build_label_space(config.data, saved["classes"], saved["synsets"], embedding)
+    spec = saved["input"]
+    module = build_module(config, space, spec["in_chans"], spec["image_size"])
+    state = load_weights(run)
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RunError(f"{run}: checkpoint does not match the model ({missing or unexpected})")
+    return LoadedModel(config, space, module.eval(), spec)
+
+
+def evaluate_run(run: Path, *, on_progress=None) -> dict[str, Any]:
+    """Re-evaluate a run's final weights on its test set; keeps its training figures."""
+    run = Path(run)
+    prepared = load_run(run, on_progress=on_progress)
+    previous: dict[str, Any] = {}
+    if (run / METRICS_FILE).is_file():
+        previous = json.loads((run / METRICS_FILE).read_text(encoding="utf-8"))
+    result = finish(run, prepared)
+    for key in ("train_seconds", "train_images_per_second", "resumed"):
+        if key in previous:
+            result[key] = previous[key]
+    write_json(run / METRICS_FILE, result)
+    return result
+
+
+def load_run(run: Path, *, on_progress=None) -> Prepared:
+    """Rebuild a run's data, label space and model with its final weights."""
+    run = Path(run)
+    config = read_config(run)
+    if (run / EMBEDDING_FILE).is_file() and _embedding_spec(config) is not None:
+        config = replace(config, embedding=str(run / EMBEDDING_FILE))
+    prepared = prepare(replace(config, init_from=None), on_progress=on_progress)
+    state = load_weights(run)
+    missing, unexpected = prepared.module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RunError(f"{run}: checkpoint does not match the model ({missing or unexpected})")
+    prepared.module.eval()
+    return prepared
+
+
+def read_predictions(run: Path) -> Predictions:
+    tensors = load_file(str(Path(run) / PREDICTIONS_FILE))
+    return Predictions(tensors["scores"], tensors["targets"], None, None, float("nan"))

@@ -1,0 +1,216 @@
+"""Losses: hand-worked values, limits that reduce to cross-entropy, training lowers them."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from labelspace.hierarchy.graph import Hierarchy
+from labelspace.hierarchy.sources import load_source
+from labelspace.losses import (
+    LOSSES,
+    CosineCrossEntropyLoss,
+    CosineLoss,
+    CrossEntropy,
+    DeviseHingeLoss,
+    HierarchicalCrossEntropy,
+    HierarchicalSoftmax,
+    PoincareLoss,
+    SoftLabelLoss,
+)
+from labelspace.models import HyperbolicHead
+
+
+@pytest.fixture(scope="module")
+def fashion() -> Hierarchy:
+    return load_source("fashion-mnist").hierarchy
+
+
+@pytest.fixture(scope="module")
+def small() -> Hierarchy:
+    """r -> {a, b}, a -> {x, y}; classes x, y, b (nodes in order r, a, b, x, y)."""
+    return Hierarchy.from_parents({"a": ["r"], "b": ["r"], "x": ["a"], "y": ["a"]}, ["x", "y", "b"])
+
+
+def test_registry_names():
+    assert set(LOSSES) == {
+        "ce", "devise", "cosine", "cosine-ce", "poincare", "soft-labels", "hxe", "hsoftmax"
+    }  # fmt: skip
+
+
+def test_devise_hinge_hand_example():
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    outputs = torch.tensor([[0.2, 0.25], [0.4, 0.1]])
+    targets = torch.tensor([0, 1])
+    # sample 0: s = (0.2, 0.25): max(0, 0.1 - 0.2 + 0.25) = 0.15
+    # sample 1: s = (0.4, 0.1):  max(0, 0.1 - 0.1 + 0.4) = 0.4
+    loss = DeviseHingeLoss(labels, margin=0.1)(outputs, targets)
+    assert loss.item() == pytest.approx((0.15 + 0.4) / 2)
+    # far enough on the right side of the margin: no loss
+    assert DeviseHingeLoss(labels)(torch.tensor([[1.0, 0.0]]), torch.tensor([0])).item() == 0.0
+
+
+def test_cosine_loss_zero_when_aligned_and_two_when_opposite():
+    labels = torch.randn(4, 3)
+    loss = CosineLoss(labels)
+    targets = torch.tensor([2, 0, 1, 3])
+    assert loss(3.0 * labels[targets], targets).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss(-labels[targets], targets).item() == pytest.approx(2.0, abs=1e-6)
+    assert (loss.scores(labels).argmax(1) == torch.arange(4)).all()
+
+
+def test_cosine_ce_adds_weighted_classifier_cross_entropy():
+    torch.manual_seed(0)
+    labels, outputs, targets = torch.randn(4, 3), torch.randn(5, 3), torch.randint(0, 4, (5,))
+    loss = CosineCrossEntropyLoss(labels, in_dim=3, num_classes=4, weight=0.1)
+    assert {n for n, _ in loss.named_parameters()} == {"classifier.weight", "classifier.bias"}
+    logits = loss.classifier(F.normalize(outputs, dim=-1))
+    expected = CosineLoss(labels)(outputs, targets) + 0.1 * F.cross_entropy(logits, targets)
+    assert torch.allclose(loss(outputs, targets), expected)
+    with pytest.raises(ValueError):
+        CosineCrossEntropyLoss(labels, in_dim=5)
+
+
+def test_label_vectors_frozen_unless_trainable():
+    labels = torch.randn(4, 3)
+    frozen = CosineLoss(labels)
+    assert "label_vectors" in dict(frozen.named_buffers()) and not list(frozen.parameters())
+    trainable = CosineLoss(labels, trainable=True)
+    assert isinstance(trainable.label_vectors, nn.Parameter)
+    labels.zero_()  # the loss holds a copy
+    assert frozen.label_vectors.abs().sum() > 0
+
+
+def _poincare_distance(x: list[float], y: list[float]) -> float:
+    sq = sum((a - b) ** 2 for a, b in zip(x, y, strict=True))
+    nx, ny = sum(a * a for a in x), sum(b * b for b in y)
+    return math.acosh(1 + 2 * sq / ((1 - nx) * (1 - ny)))
+
+
+def test_poincare_loss_matches_naive_loop():
+    torch.manual_seed(0)
+    labels = 0.8 * F.normalize(torch.randn(5, 3), dim=-1) * torch.rand(5, 1)
+    outputs = 0.9 * F.normalize(torch.randn(4, 3), dim=-1) * torch.rand(4, 1)
+    targets = torch.tensor([0, 3, 4, 1])
+    t = 0.1
+    naive = 0.0
+    for x, y in zip(outputs.tolist(), targets.tolist(), strict=True):
+        logits = [-_poincare_distance(x, lab) / t for lab in labels.tolist()]
+        log_z = math.log(sum(math.exp(v) for v in logits))
+        naive += (log_z - logits[y]) / len(targets)
+    loss = PoincareLoss(labels, curvature=1.0, temperature=t)(outputs, targets)
+    assert loss.item() == pytest.approx(naive, rel=1e-4)
+
+
+def test_soft_labels_hand_example_and_targets_sum_to_one(fashion):
+    loss = SoftLabelLoss(torch.tensor([[0, 2], [2, 0]]), beta=1.0)
+    # distances 0 and 1 (2 / max 2): targets softmax(0, -1) = (1, e^-1) / (1 + e^-1)
+    p = 1 / (1 + math.exp(-1))
+    assert torch.allclose(loss.soft_targets[0], torch.tensor([p, 1 - p]))
+    soft = SoftLabelLoss(fashion.class_lca_height, beta=4.0).soft_targets
+    assert torch.allclose(soft.sum(1), torch.ones(len(fashion.classes)))
+    assert (soft.argmax(1) == torch.arange(len(fashion.classes))).all()
+
+
+def test_soft_labels_large_beta_is_cross_entropy(fashion):
+    torch.manual_seed(0)
+    logits, targets = torch.randn(8, 10), torch.randint(0, 10, (8,))
+    loss = SoftLabelLoss(fashion.class_lca_height, beta=1e4)(logits, targets)
+    assert torch.allclose(loss, F.cross_entropy(logits, targets), atol=1e-5)
+
+
+def test_hxe_alpha_zero_is_cross_entropy(fashion):
+    torch.manual_seed(0)
+    logits, targets = 3 * torch.randn(16, 10), torch.arange(16) % 10
+    loss = HierarchicalCrossEntropy(fashion, alpha=0.0)(logits, targets)
+    assert torch.allclose(loss, F.cross_entropy(logits, targets), atol=1e-5)
+
+
+def test_hxe_hand_example(small):
+    logits = torch.tensor([[1.0, 0.5, -0.3]])  # classes x, y, b
+    p = torch.softmax(logits, -1)[0]
+    alpha = 0.5
+    # class x: path x (height 0) -> a (height 1) -> r
+    expected = -(torch.log(p[0] / (p[0] + p[1])) + math.exp(-alpha) * torch.log(p[0] + p[1]))
+    loss = HierarchicalCrossEntropy(small, alpha=alpha)(logits, torch.tensor([0]))
+    assert torch.allclose(loss, expected)
+    # class b: path b -> r, just -log p(b)
+    loss_b = HierarchicalCrossEntropy(small, alpha=alpha)(logits, torch.tensor([2]))
+    assert torch.allclose(loss_b, -torch.log(p[2]))
+
+
+def test_hsoftmax_hand_example(small):
+    hs = HierarchicalSoftmax(small)
+    assert hs.output_nodes == ("a", "b", "x", "y")
+    logits = torch.tensor([[0.3, -0.2, 1.0, 0.1]])
+    top = torch.softmax(logits[0, :2], -1)  # p(a), p(b)
+    low = torch.softmax(logits[0, 2:], -1)  # p(x | a), p(y | a)
+    expected = torch.stack([top[0] * low[0], top[0] * low[1], top[1]])
+    assert torch.allclose(hs.class_log_probs(logits).exp()[0], expected)
+    assert torch.allclose(hs(logits, torch.tensor([1])), -torch.log(expected[1]))
+
+
+def test_hsoftmax_probabilities_sum_to_one_and_gradients_flow(fashion):
+    hs = HierarchicalSoftmax(fashion)
+    assert hs.num_outputs <= len(fashion) - 1
+    torch.manual_seed(0)
+    logits = (5 * torch.randn(7, hs.num_outputs)).requires_grad_(True)
+    probs = hs.class_log_probs(logits).exp()
+    assert probs.shape == (7, 10)
+    assert torch.allclose(probs.sum(1), torch.ones(7), atol=1e-5)
+    hs(logits, torch.arange(7)).backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_hsoftmax_class_with_classes_below_gets_a_self_output():
+    h = Hierarchy.from_parents({"a": ["r"], "b": ["r"], "x": ["a"]}, ["a", "x", "b"])
+    hs = HierarchicalSoftmax(h)
+    assert "a#self" in hs.output_nodes
+    probs = hs.class_log_probs(torch.randn(3, hs.num_outputs)).exp()
+    assert torch.allclose(probs.sum(1), torch.ones(3), atol=1e-6)
+
+
+def _problem(name: str, fashion: Hierarchy) -> tuple[nn.Module, nn.Module]:
+    """A tiny model (a linear head) and the loss ``name`` over the 10 Fashion-MNIST classes."""
+    torch.manual_seed(1)
+    labels = torch.randn(10, 6)
+    if name == "ce":
+        return nn.Linear(16, 10), CrossEntropy()
+    if name == "devise":
+        return nn.Linear(16, 6), DeviseHingeLoss(F.normalize(labels, dim=-1))
+    if name == "cosine":
+        return nn.Linear(16, 6), CosineLoss(labels)
+    if name == "cosine-ce":
+        return nn.Linear(16, 6), CosineCrossEntropyLoss(labels)
+    if name == "poincare":
+        ball = 0.7 * F.normalize(labels, dim=-1)
+        return HyperbolicHead(16, 6), PoincareLoss(ball, temperature=0.5)
+    if name == "soft-labels":
+        return nn.Linear(16, 10), SoftLabelLoss(fashion.class_lca_height, beta=5.0)
+    if name == "hxe":
+        return nn.Linear(16, 10), HierarchicalCrossEntropy(fashion, alpha=0.5)
+    loss = HierarchicalSoftmax(fashion)
+    return nn.Linear(16, loss.num_outputs), loss
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_decreases_when_trained(name, fashion):
+    model, loss_fn = _problem(name, fashion)
+    assert isinstance(loss_fn, LOSSES[name])
+    x, y = torch.randn(32, 16), torch.arange(32) % 10
+    opt = torch.optim.Adam([*model.parameters(), *loss_fn.parameters()], lr=0.05)
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.8 * losses[0]
+    with torch.no_grad():
+        scores = loss_fn.scores(model(x))
+    assert scores.shape == (32, 10)
+    assert (scores.argmax(1) == y).float().mean() > 0.5
