@@ -501,7 +501,9 @@ def _dataset_key(name: str) -> str:
 @cache
 def _shipped_mapping(key: str) -> dict[str, str]:
     resource = resources.files("labelspace.hierarchy").joinpath("mappings", f"{key}.tsv")
-    return _parse_mapping(resource.read_text(encoding="utf-8"), f"labelspace/hierarchy/mappings/{key}.tsv")
+    return _parse_mapping(
+        resource.read_text(encoding="utf-8"), f"labelspace/hierarchy/mappings/{key}.tsv"
+    )
 
 
 def dataset_mapping(name: str) -> dict[str, str]:
