@@ -346,7 +346,7 @@ def test_grayscale_png_folder(fmnist: ImageData, tmp_path: Path):
                     root / split / folder_name / f"{i}.png"
                 )
     data = load_dataset(str(root))
-    assert (data.in_chans, data.image_size, data.augment) == (1, (28, 28), "crop")
+    assert (data.in_chans, data.image_size, data.augment) == (1, (28, 28), "flip")
     assert data.classes == ["bag.n.04", "sandal.n.01"]  # sorted folder names
     assert data.synsets == data.classes
     first_bag = int(torch.nonzero(fmnist.train.targets == 8)[0])

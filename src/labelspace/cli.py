@@ -48,6 +48,11 @@ def _main(
     )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+    # Lightning's banner lines (GPU available, tips) are noise for a command-line user
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -332,6 +337,7 @@ def _train_config(**kw):
     options = MethodOptions(
         temperature=kw.pop("temperature"),
         clip_r=kw.pop("clip_r"),
+        label_radius=(kw.pop("label_radius", 3.0) or None),
         trainable_embedding=kw.pop("trainable_embedding"),
     )
     return TrainConfig(options=options, **kw)
@@ -402,6 +408,10 @@ def train(
     seed: int = 0,
     temperature: Annotated[float, typer.Option(help="Poincaré loss temperature.")] = 0.1,
     clip_r: Annotated[float, typer.Option(help="Hyperbolic head feature clipping radius.")] = 2.3,
+    label_radius: Annotated[
+        float,
+        typer.Option(help="Poincaré: farthest class this far from the origin (0: as embedded)."),
+    ] = 3.0,
     trainable_embedding: Annotated[
         bool, typer.Option(help="Let the label vectors train too.")
     ] = False,
@@ -409,6 +419,15 @@ def train(
         Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
     ] = None,
     root: Annotated[str | None, typer.Option(help="Where torchvision datasets live.")] = None,
+    download: Annotated[
+        bool, typer.Option(help="Let torchvision download a missing dataset into --root.")
+    ] = False,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            help="none, flip, crop, crop-flip (default: flip for grayscale, else crop-flip)."
+        ),
+    ] = None,
     mapping: MappingOpt = None,
     skip_corrupt: Annotated[
         bool, typer.Option(help="Skip unreadable images (counted in metrics.json).")
@@ -442,11 +461,14 @@ def train(
             seed=seed,
             temperature=temperature,
             clip_r=clip_r,
+            label_radius=label_radius,
             trainable_embedding=trainable_embedding,
             init_from=str(init_from) if init_from else None,
             root=root,
             mapping=str(mapping) if mapping else None,
             skip_corrupt=skip_corrupt,
+            download=download,
+            augment=augment,
             accelerator=accelerator,
             devices=devices,
             strategy=strategy,
@@ -518,8 +540,10 @@ def compare(
     seed: int = 0,
     dim: int = 10,
     temperature: float = 0.1,
+    label_radius: float = 3.0,
     root: str | None = None,
     mapping: MappingOpt = None,
+    augment: str | None = None,
     skip_corrupt: bool = False,
     accelerator: str = "auto",
     devices: int = 1,
@@ -542,10 +566,12 @@ def compare(
             seed=seed,
             embedding_dim=dim,
             temperature=temperature,
+            label_radius=label_radius,
             clip_r=2.3,
             trainable_embedding=False,
             root=root,
             mapping=str(mapping) if mapping else None,
+            augment=augment,
             skip_corrupt=skip_corrupt,
             accelerator=accelerator,
             devices=devices,
@@ -571,8 +597,14 @@ def demo(
         Path | None, typer.Option(help="Folder for the demo's files (default runs/demo-<time>).")
     ] = None,
     seed: int = 0,
+    epochs: Annotated[int, typer.Option(help="Epochs per image model.")] = 6,
+    methods: Annotated[
+        str, typer.Option(help="Image methods compared.")
+    ] = "softmax,poincare,devise",
+    images: Annotated[bool, typer.Option(help="Also train and compare the image models.")] = True,
 ) -> None:
-    """Label-space demo: hierarchies and Poincaré embeddings of Fashion-MNIST and mammals."""
+    """The main job: label spaces of Fashion-MNIST and the mammals, then softmax, Poincaré and
+    DeViSE image models trained on Fashion-MNIST and compared in one report."""
     from labelspace.embeddings.build import build_embedding
     from labelspace.embeddings.poincare import PoincareConfig
     from labelspace.report import plot_poincare_disk
@@ -626,6 +658,25 @@ def demo(
                 console.print(f"wrote {png}")
     console.print(summary)
     console.print(f"embeddings and pictures in {out}/")
+    if not images:
+        return
+    from labelspace.compare import parse_methods, run_comparison
+
+    console.rule("image models on Fashion-MNIST: same backbone, budget and seed")
+    try:
+        base = _train_config(
+            epochs=epochs, seed=seed, temperature=0.1, clip_r=2.3, trainable_embedding=False
+        )
+        report = run_comparison(
+            parse_methods(methods),
+            base,
+            out / "fashion-mnist",
+            on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
+        )
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    console.print(report.read_text(encoding="utf-8"))
+    console.print(f"report: {report}")
 
 
 if __name__ == "__main__":

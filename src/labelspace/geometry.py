@@ -79,3 +79,19 @@ def logmap0(x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
 def riemannian_scale(x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     """Inverse metric factor ``((1 - c|x|²) / 2)²`` turning Euclidean into Riemannian gradients."""
     return ((1.0 - c * x.pow(2).sum(-1, keepdim=True)) / 2.0).pow(2)
+
+
+def scale_in_tangent_space(x: torch.Tensor, factor: float, c: float = 1.0) -> torch.Tensor:
+    """Move points along their rays from the origin: ``expmap0(factor * logmap0(x))``.
+
+    Distances from the origin (generality) scale by ``factor``; directions are kept. Used to
+    bring a label embedding whose points sit at the ball's edge within reach of an image head.
+    """
+    return expmap0(factor * logmap0(x, c), c)
+
+
+def radius_factor(x: torch.Tensor, radius: float, c: float = 1.0) -> float:
+    """The :func:`scale_in_tangent_space` factor that puts the farthest point of ``x`` at
+    hyperbolic distance ``radius`` from the origin."""
+    farthest = 2.0 * logmap0(x.double(), c).norm(dim=-1).max()  # d(0, x) = 2 |logmap0(x)|
+    return float(radius / farthest.clamp_min(1e-12))

@@ -110,6 +110,7 @@ class MethodOptions:
 
     temperature: float = 0.1  # Poincaré loss
     clip_r: float = 2.3  # hyperbolic head feature clipping
+    label_radius: float | None = 3.0  # Poincaré labels: farthest class at this distance from 0
     margin: float = 0.1  # DeViSE hinge
     beta: float = 4.0  # soft labels
     alpha: float = 0.1  # hierarchical cross-entropy
@@ -160,7 +161,7 @@ def build_loss(method: Method, space: LabelSpace, opts: MethodOptions) -> nn.Mod
             )
         case "poincare":
             return losses.PoincareLoss(
-                vectors,
+                poincare_class_points(space, opts),
                 curvature=space.curvature,
                 temperature=opts.temperature,
                 trainable=trainable,
@@ -172,6 +173,26 @@ def build_loss(method: Method, space: LabelSpace, opts: MethodOptions) -> nn.Mod
         case "hsoftmax":
             return losses.HierarchicalSoftmax(space.hierarchy)
     raise ValueError(f"unknown loss {method.loss!r}")
+
+
+def poincare_class_points(space: LabelSpace, opts: MethodOptions) -> torch.Tensor:
+    """The class points a Poincaré head aims at.
+
+    A Poincaré embedding of a hierarchy pushes its leaves (the classes) to the edge of the
+    ball, tens of units from the origin, where an image head cannot follow (``clip_r`` keeps
+    its outputs within 2 x clip_r of the origin) and the softmax over distances saturates.
+    Moving the points along their rays so that the farthest class lies ``label_radius`` from
+    the origin keeps the hierarchy's directions and the order of generality, and puts every
+    class within reach. ``label_radius=None`` uses the embedding as it is.
+    """
+    from labelspace.geometry import radius_factor, scale_in_tangent_space
+
+    vectors = space.class_vectors
+    if opts.label_radius is None:
+        return vectors
+    c = space.curvature
+    factor = radius_factor(space.class_vectors, opts.label_radius, c)
+    return scale_in_tangent_space(vectors.double(), factor, c).float()
 
 
 def class_scores(

@@ -73,7 +73,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 5e-4
     val_fraction: float = 0.1
-    train_limit: int | None = None  # at most this many training images (stratified)
+    train_limit: int | None = None  # at most this many training images (and a share for val)
     test_limit: int | None = None
     seed: int = 0
     accelerator: str = "auto"
@@ -82,6 +82,8 @@ class TrainConfig:
     precision: str = "32-true"
     workers: int = 0
     skip_corrupt: bool = False
+    download: bool = False  # torchvision datasets only
+    augment: str | None = None  # none | flip | crop | crop-flip; default: by image type
     init_from: str | None = None  # a run whose backbone starts this one (two-stage)
     options: MethodOptions = field(default_factory=MethodOptions)
 
@@ -175,6 +177,8 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
         root=config.root,
         mapping=config.mapping,
         skip_corrupt=config.skip_corrupt,
+        download=config.download,
+        augment=config.augment,
         on_progress=on_progress,
     )
     space = build_label_space(
@@ -189,6 +193,11 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     # the training images carry augmentation + normalisation; validation gets the test's
     train_set = _limit(data.train.subset(train_idx), config.train_limit, config.seed)
     val_set = data.train.subset(val_idx).with_transform(data.test.transform)
+    if config.train_limit is not None:  # a quick run validates on a proportionate share
+        share = config.val_fraction / (1 - config.val_fraction)
+        val_set = _limit(
+            val_set, max(len(space.classes), round(config.train_limit * share)), config.seed
+        )
     world = config.devices if isinstance(config.devices, int) else 1
     steps = steps_per_epoch(len(train_set), config.batch_size, world)
     module = build_module(config, space, data.in_chans, data.image_size[0], steps)

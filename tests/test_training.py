@@ -1,0 +1,229 @@
+"""Training runs end to end on small real data: every method, run folders, evaluate, predict,
+compare, two-stage fine-tune, resume after a real kill, DDP with two CPU processes, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from labelspace.cli import app
+from labelspace.compare import REPORT_FILE, parse_methods, run_comparison
+from labelspace.methods import METHODS
+from labelspace.predict import predict_images
+from labelspace.runs import (
+    METRICS_FILE,
+    RunError,
+    TrainConfig,
+    evaluate_run,
+    load_weights,
+    prepare,
+    train,
+)
+
+CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+TINY = TrainConfig(epochs=1, batch_size=64, train_limit=384, test_limit=200, embedding_dim=5)
+LABELSPACE = [sys.executable, "-m", "labelspace.cli"]
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+@pytest.fixture(scope="module")
+def softmax_run(tmp_path_factory) -> tuple[Path, dict]:
+    run = tmp_path_factory.mktemp("runs") / "softmax"
+    return run, train(replace(TINY, epochs=2), run, progress=False)
+
+
+def test_a_run_folder_holds_config_weights_logs_predictions_and_metrics(softmax_run):
+    run, result = softmax_run
+    for name in ("config.yaml", "checkpoints/last.ckpt", "logs/metrics.csv", METRICS_FILE):
+        assert (run / name).is_file(), name
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["classes"][7] == "Sneaker" and saved["synsets"][7] == "gym_shoe.n.01"
+    assert saved["input"] == {
+        "in_chans": 1,
+        "image_size": 28,
+        "mean": pytest.approx(saved["input"]["mean"]),
+        "std": pytest.approx(saved["input"]["std"]),
+    }
+    test = result["test"]
+    assert result["test_images"] == 200
+    # two short epochs on 384 images learn something: far above chance (10 %)
+    assert 0.3 < test["top1"] <= test["top5"] <= 1.0
+    assert test["hdist@1"] <= test["hdist@5"]
+    assert 0 <= test["ece"] <= 1
+    logged = (run / "logs" / "metrics.csv").read_text()
+    assert "val_top1" in logged and "train_loss_epoch" in logged
+
+
+def test_evaluate_recomputes_the_same_metrics(softmax_run):
+    run, result = softmax_run
+    again = evaluate_run(run)
+    assert again["test"] == pytest.approx(result["test"])
+    assert again["train_seconds"] == result["train_seconds"]  # training figures are kept
+
+
+def test_predict_shows_labels_with_their_path_up_the_hierarchy(softmax_run, tmp_path):
+    from labelspace.data import load_dataset
+
+    run, _ = softmax_run
+    data = load_dataset("fashion-mnist")
+    sneaker = int((data.test.targets == 7).nonzero()[0])
+    png = tmp_path / "sneaker.png"
+    Image.fromarray(data.test.images[sneaker, 0].numpy()).save(png)
+    answers = predict_images(run, [png], k=3)
+    rows = answers[png]
+    assert len(rows) == 3
+    scores = [score for _, score, _ in rows]
+    assert scores == sorted(scores, reverse=True) and 0 <= scores[0] <= 1
+    chains = {label: chain for label, _, chain in rows}
+    if "Sneaker" in chains:
+        assert chains["Sneaker"][:2] == ["gym shoe", "shoe"]
+    assert all(chain[-1] == "entity" for chain in chains.values())
+
+    result = CliRunner().invoke(app, ["predict", str(run), str(png), "-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert " < " in result.output and "entity" in result.output
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "softmax"])
+def test_every_method_trains_and_decodes(method, tmp_path):
+    run = tmp_path / method
+    result = train(replace(TINY, method=method, epochs=2, train_limit=768), run, progress=False)
+    test = result["test"]
+    assert test["top1"] > 0.15, f"{method} learned nothing in one epoch: {test}"
+    assert ("ece" in test) == (method not in ("devise", "cosine", "cosine-ce"))
+    if METHODS[method].uses_embedding:
+        assert (run / "embedding.safetensors").is_file()
+
+
+def test_compare_writes_a_report_with_two_stage_fine_tuning(tmp_path):
+    out = tmp_path / "cmp"
+    methods = parse_methods("softmax,poincare,poincare>softmax")
+    report = run_comparison(methods, TINY, out, progress=False)
+    text = report.read_text()
+    assert report.name == REPORT_FILE
+    for row in ("| softmax |", "| poincare |", "| poincare>softmax |", "mistake severity"):
+        assert row in text
+    assert "fine-tuned from poincare" in text
+    for png in ("accuracy_severity", "severity_histogram", "confusion"):
+        assert (out / "plots" / f"{png}.png").stat().st_size > 5_000
+    ft = yaml.safe_load((out / "poincare-then-softmax" / "config.yaml").read_text())
+    assert ft["train"]["init_from"] == str(out / "poincare") and ft["train"]["epochs"] == 1
+    # a fine-tune starts from the first stage's backbone, not from scratch
+    start = prepare(replace(TINY, init_from=str(out / "poincare"))).module.net.backbone
+    first = load_weights(out / "poincare")
+    for name, value in start.state_dict().items():
+        assert torch.equal(value, first[f"net.backbone.{name}"]), name
+    # rerunning reuses finished runs and refuses to overwrite the report without the flag
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        run_comparison(methods, TINY, out, progress=False)
+
+
+def test_bad_input_fails_before_anything_is_written(tmp_path, softmax_run):
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="unknown method"):
+        train(replace(TINY, method="softmaxx"), run, progress=False)
+    with pytest.raises(ValueError, match="val-fraction"):
+        train(replace(TINY, val_fraction=1.5), run, progress=False)
+    with pytest.raises(ValueError, match="fashion-mnist"):
+        train(replace(TINY, data="no-such-dataset"), run, progress=False)
+    with pytest.raises(ValueError, match="label embedding"):
+        train(replace(TINY, method="poincare", embedding="hyperbolic"), run, progress=False)
+    with pytest.raises(RunError, match="cannot resume"):
+        train(TINY, run, resume=True, progress=False)
+    assert not run.exists()
+    # an existing run is never replaced without --overwrite, and is left as it was
+    existing, _ = softmax_run
+    before = {p: p.stat().st_mtime_ns for p in files_in(existing)}
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        train(TINY, existing, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in files_in(existing)} == before
+    # a backbone that does not fit the run it should start from
+    with pytest.raises(RunError, match="backbone"):
+        train(replace(TINY, backbone="resnet18", init_from=str(existing)), run, progress=False)
+    assert not run.exists()
+
+
+def test_cli_train_reports_errors_without_a_traceback(tmp_path):
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "r"), "--method", "nope"])
+    assert result.exit_code == 2
+    assert "unknown method" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not CIFAR.is_dir(), reason="the CIFAR-10 JPEG copy is not on this machine")
+def test_an_image_folder_with_plain_names_trains(tmp_path):
+    root = tmp_path / "folder"
+    for split, count in (("train", 40), ("test", 10)):
+        for name in ("cat", "dog", "truck"):
+            target = root / split / name
+            target.mkdir(parents=True)
+            for src in sorted((CIFAR / split / name).iterdir())[:count]:
+                (target / src.name).write_bytes(src.read_bytes())
+    result = train(
+        replace(TINY, data=str(root), val_fraction=0.25), tmp_path / "run", progress=False
+    )
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["synsets"] == ["cat.n.01", "dog.n.01", "truck.n.01"]
+    assert saved["input"]["in_chans"] == 3 and result["test_images"] == 30
+
+
+def _train_cli(run: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["train", str(run), "--train-limit", "3072", "--test-limit", "200", "--epochs", "3"]
+    args += ["--batch-size", "64", "--accelerator", "cpu"]
+    return subprocess.Popen(
+        [*LABELSPACE, *args, *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    proc = _train_cli(killed)
+    ckpt = killed / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert ckpt.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint"
+    time.sleep(0.5)  # into the second epoch (an epoch takes a few seconds here)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / METRICS_FILE).exists()
+
+    resumed = _train_cli(killed, "--resume")
+    assert resumed.wait() == 0, resumed.stderr.read()
+    uninterrupted = _train_cli(whole)
+    assert uninterrupted.wait() == 0, uninterrupted.stderr.read()
+    a = json.loads((killed / METRICS_FILE).read_text())
+    b = json.loads((whole / METRICS_FILE).read_text())
+    assert a["resumed"] and not b["resumed"]
+    assert a["test"] == b["test"]
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(tmp_path):
+    run = tmp_path / "ddp"
+    proc = _train_cli(run, "--devices", "2", "--strategy", "ddp")
+    assert proc.wait() == 0, proc.stderr.read()
+    result = json.loads((run / METRICS_FILE).read_text())
+    assert result["test_images"] == 200 and result["test"]["top1"] > 0.3
