@@ -97,17 +97,16 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
-    plt = _pyplot()
+    import matplotlib.pyplot as plt
+
     return plt
 
 
 def _savefig(fig, path: Path) -> Path:
     from labelspace.report import save_figure
 
-    plt = _pyplot()
-
     save_figure(fig, path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 

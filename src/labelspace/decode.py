@@ -159,8 +159,8 @@ def topk_labels(
     unseen labels for zero-shot; returned indices always index the full label set. Scores are
     those of :func:`label_scores` (minus the distance for ``euclidean``/``poincare``; the
     ranking itself uses cheaper monotone keys). If k exceeds the number of candidate labels it
-    is clamped to that number, so fewer than k columns come back. Ties go to the smaller label
-    index, so the result is deterministic. Indices are long, on the outputs' device.
+    is clamped to that number, so fewer than k columns come back. Ties among the returned
+    labels are ordered by label index; the result is deterministic. Indices are long, on the outputs' device.
     """
     num_labels = _check_inputs(outputs, label_vectors, geometry, curvature)
     k = _positive_int(k, "k")
@@ -195,10 +195,13 @@ def topk_labels(
             assert label_vectors is not None  # checked above
             chunk = label_vectors[idx.to(label_vectors.device)]
             keys = _rank_keys(outputs, chunk, geometry, curvature)
-        # running best (smaller indices, already in order) first, then this chunk: a stable
-        # descending sort keeps equal keys in increasing label-index order
-        keys = torch.cat([best_keys, keys], dim=1)
-        idx_all = torch.cat([best_idx, idx.expand(n, -1)], dim=1)
+        # topk per chunk (a full sort of N x chunk_size keys costs several times more), then
+        # a stable merge of the small running best (smaller indices first) with the chunk's
+        # best, re-sorted by index so that equal keys keep increasing label-index order
+        kk = min(k, keys.shape[1])
+        top_pos = keys.topk(kk, dim=1).indices.sort(dim=1).values
+        keys = torch.cat([best_keys, keys.gather(1, top_pos)], dim=1)
+        idx_all = torch.cat([best_idx, idx[top_pos]], dim=1)
         order = torch.sort(keys, dim=1, descending=True, stable=True).indices[:, :k]
         best_keys = keys.gather(1, order)
         best_idx = idx_all.gather(1, order)

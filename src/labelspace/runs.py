@@ -277,13 +277,18 @@ def train(
     from lightning.pytorch.loggers import CSVLogger
 
     run = Path(run)
+    # Lightning's DDP launcher reruns this command in one child process per extra device; the
+    # first process has made the folder already, so a child only trains
+    ddp_child = int(os.environ.get("LOCAL_RANK", "0")) > 0
     if resume:
-        config = read_config(run)
         _open_folder(run, resume=True, overwrite=False)
-    elif run.exists() and any(run.iterdir()) and not overwrite:
+        config = read_config(run)
+    elif run.exists() and any(run.iterdir()) and not overwrite and not ddp_child:
         _open_folder(run, resume=False, overwrite=False)  # fail before the slow part
     prepared = prepare(config, on_progress=on_progress)
-    if not resume:
+    if ddp_child:
+        pass
+    elif not resume:
         _open_folder(run, resume=False, overwrite=overwrite)
         _write_text_atomic(
             run / CONFIG_FILE,
@@ -310,13 +315,22 @@ def train(
         strategy=config.strategy,
         precision=config.precision,
         logger=CSVLogger(run, name="logs", version=""),
-        callbacks=[ModelCheckpoint(dirpath=run / "checkpoints", save_last=True, save_top_k=0)],
+        callbacks=[
+            # without a monitored metric, top-1 of 1 is "the latest": last.ckpt every epoch
+            ModelCheckpoint(
+                dirpath=run / "checkpoints",
+                filename="last",
+                save_top_k=1,
+                every_n_epochs=1,
+                enable_version_counter=False,
+            )
+        ],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         deterministic=False,
-        log_every_n_steps=20,
+        log_every_n_steps=min(20, prepared.module.optim.steps_per_epoch),
     )
     start = time.perf_counter()
     trainer.fit(

@@ -136,6 +136,9 @@ class EpochSeededSampler(Sampler[int]):
         return self.size
 
     def __iter__(self) -> Iterator[int]:
+        # the global RNG drives the augmentations; Lightning may fetch the first batch before
+        # any epoch hook runs, so the epoch's seed is set here, where iteration starts
+        torch.manual_seed(self.seed + self.epoch)
         gen = torch.Generator().manual_seed(self.seed + self.epoch)
         return iter(torch.randperm(self.size, generator=gen).tolist())
 
