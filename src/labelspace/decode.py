@@ -160,7 +160,8 @@ def topk_labels(
     those of :func:`label_scores` (minus the distance for ``euclidean``/``poincare``; the
     ranking itself uses cheaper monotone keys). If k exceeds the number of candidate labels it
     is clamped to that number, so fewer than k columns come back. Ties among the
-    returned labels are ordered by label index; the result is deterministic. Indices are long, on the outputs' device.
+    returned labels are ordered by label index; the result is deterministic. Indices are
+    long, on the outputs' device.
     """
     num_labels = _check_inputs(outputs, label_vectors, geometry, curvature)
     k = _positive_int(k, "k")
