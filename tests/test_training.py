@@ -174,12 +174,28 @@ def test_an_image_folder_with_plain_names_trains(tmp_path):
             target.mkdir(parents=True)
             for src in sorted((CIFAR / split / name).iterdir())[:count]:
                 (target / src.name).write_bytes(src.read_bytes())
-    result = train(
-        replace(TINY, data=str(root), val_fraction=0.25), tmp_path / "run", progress=False
-    )
+    broken = root / "train" / "dog" / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    config = replace(TINY, data=str(root), val_fraction=0.25)
+    with pytest.raises(ValueError, match=r"broken\.jpg"):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    # with the flag the file is skipped, and the run's metrics say which
+    result = train(replace(config, skip_corrupt=True), tmp_path / "run", progress=False)
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["synsets"] == ["cat.n.01", "dog.n.01", "truck.n.01"]
     assert saved["input"]["in_chans"] == 3 and result["test_images"] == 30
+    assert result["skipped_files"] == [str(broken)]
+
+
+def test_an_embedding_without_the_classes_is_refused(tmp_path):
+    from labelspace.embeddings.store import LabelEmbedding
+
+    path = tmp_path / "dogs.safetensors"
+    LabelEmbedding(["dog.n.01", "cat.n.01"], torch.zeros(2, 3), "random", "euclidean").save(path)
+    with pytest.raises(ValueError, match="lacks 10 of the 10 classes"):
+        train(replace(TINY, method="devise", embedding=str(path)), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def _train_cli(run: Path, *extra: str) -> subprocess.Popen:
