@@ -521,6 +521,38 @@ def predict(
         console.print(table)
 
 
+def _print_comparison(out: Path, names: list[str]) -> None:
+    """The report's main columns as a terminal table (the Markdown file has them all)."""
+    import json
+
+    from labelspace.compare import folder_name
+
+    columns = [
+        ("top1", "top-1 %", True),
+        ("severity", "sever.↓", False),
+        ("hdist@5", "hdist@5↓", False),
+        ("hp@2", "hp@2 %", True),
+        ("hp@5", "hp@5 %", True),
+        ("ece", "ECE↓", False),
+    ]
+    table = Table(title=f"comparison in {out} (all columns: report.md)")
+    table.add_column("method", no_wrap=True)
+    for _, title, _ in columns:
+        table.add_column(title, justify="right")
+    table.add_column("train s", justify="right")
+    for name in names:
+        metrics = json.loads((out / folder_name(name) / "metrics.json").read_text())
+        test = metrics["test"]
+        cells = []
+        for key, _, percent in columns:
+            value = test.get(key)
+            cells.append(
+                "–" if value is None else f"{100 * value:.2f}" if percent else f"{value:.3f}"
+            )
+        table.add_row(name, *cells, f"{metrics.get('train_seconds', float('nan')):.0f}")
+    console.print(table)
+
+
 @app.command()
 def compare(
     out: Annotated[Path, typer.Argument(help="Folder for the runs and the report.")],
@@ -587,7 +619,7 @@ def compare(
         )
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
-    console.print(report.read_text(encoding="utf-8"))
+    _print_comparison(report.parent, names)
     console.print(f"report: {report}")
 
 
@@ -667,15 +699,16 @@ def demo(
         base = _train_config(
             epochs=epochs, seed=seed, temperature=0.1, clip_r=2.3, trainable_embedding=False
         )
+        names = parse_methods(methods)
         report = run_comparison(
-            parse_methods(methods),
+            names,
             base,
             out / "fashion-mnist",
             on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
         )
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
-    console.print(report.read_text(encoding="utf-8"))
+    _print_comparison(report.parent, names)
     console.print(f"report: {report}")
 
 
