@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cifar_paths import cifar10_copy
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -44,7 +45,7 @@ from labelspace.data import (
 )
 from labelspace.hierarchy.mapping import DATASET_CLASSES, UnmappedNameError, dataset_synsets
 
-CIFAR_DIR = Path("/work/shared/data/cifar10")
+CIFAR_DIR = cifar10_copy()
 needs_fashion_mnist = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
     reason="needs the Debian package dataset-fashion-mnist",

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from cifar_paths import cifar10_copy
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -32,7 +33,7 @@ from labelspace.runs import (
     train,
 )
 
-CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+CIFAR = cifar10_copy()
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=200, embedding_dim=5)
 LABELSPACE = [sys.executable, "-m", "labelspace.cli"]
 

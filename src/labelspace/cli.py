@@ -49,7 +49,8 @@ def _main(
     logging.captureWarnings(True)
     warnings.simplefilter("default")
     # Lightning's banner lines (GPU available, tips) are noise for a command-line user
-    for name in ("lightning.pytorch", "lightning.fabric"):
+    # (set on the rank_zero loggers: importing Lightning resets its top-level logger to INFO)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
