@@ -388,7 +388,7 @@ def train(
             "file; default: the method's."
         ),
     ] = None,
-    dim: Annotated[int, typer.Option(help="Dimension of a trained label embedding.")] = 10,
+    dim: Annotated[int, typer.Option(help="Dimension of a trained label embedding.")] = 32,
     backbone: Annotated[
         str, typer.Option(help="small-cnn, or any timm model name (resnet18).")
     ] = "small-cnn",
@@ -571,7 +571,7 @@ def compare(
     train_limit: int | None = None,
     test_limit: int | None = None,
     seed: int = 0,
-    dim: int = 10,
+    dim: int = 32,
     temperature: float = 0.1,
     label_radius: float = 3.0,
     root: str | None = None,

@@ -65,7 +65,7 @@ class TrainConfig:
     mapping: str | None = None
     method: str = "softmax"
     embedding: str | None = None  # default: the method's; a kind or a .safetensors file
-    embedding_dim: int = 10
+    embedding_dim: int = 32  # Poincaré image models: 32-d was closer to softmax than 10-d
     backbone: str = "small-cnn"
     epochs: int = 5
     batch_size: int = 128
