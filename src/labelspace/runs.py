@@ -332,6 +332,10 @@ def train(
         deterministic=False,
         log_every_n_steps=min(20, prepared.module.optim.steps_per_epoch),
     )
+    first_epoch = 0  # a resumed run trained only the epochs after its checkpoint
+    if resume:
+        ckpt = torch.load(run / LAST_CHECKPOINT, map_location="cpu", weights_only=True)
+        first_epoch = min(int(ckpt["epoch"]) + 1, config.epochs)
     start = time.perf_counter()
     trainer.fit(
         prepared.module,
@@ -344,7 +348,7 @@ def train(
     train_seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
-    epochs_run = config.epochs - (trainer.current_epoch - config.epochs if resume else 0)
+    epochs_run = config.epochs - first_epoch
     return finish(
         run,
         prepared,
