@@ -431,11 +431,15 @@ def load_model(run: Path) -> LoadedModel:
     space = build_label_space(config.data, saved["classes"], saved["synsets"], embedding)
     spec = saved["input"]
     module = build_module(config, space, spec["in_chans"], spec["image_size"])
-    state = load_weights(run)
-    missing, unexpected = module.load_state_dict(state, strict=False)
+    load_final_weights(module, run)
+    return LoadedModel(config, space, module.eval(), spec)
+
+
+def load_final_weights(module: LabelSpaceClassifier, run: Path) -> None:
+    """Load a run's last checkpoint into ``module``; any key mismatch is an error."""
+    missing, unexpected = module.load_state_dict(load_weights(run), strict=False)
     if missing or unexpected:
         raise RunError(f"{run}: checkpoint does not match the model ({missing or unexpected})")
-    return LoadedModel(config, space, module.eval(), spec)
 
 
 def evaluate_run(run: Path, *, on_progress=None) -> dict[str, Any]:
@@ -445,12 +449,13 @@ def evaluate_run(run: Path, *, on_progress=None) -> dict[str, Any]:
     previous: dict[str, Any] = {}
     if (run / METRICS_FILE).is_file():
         previous = json.loads((run / METRICS_FILE).read_text(encoding="utf-8"))
-    result = finish(run, prepared)
-    for key in ("train_seconds", "train_images_per_second", "resumed"):
-        if key in previous:
-            result[key] = previous[key]
-    write_json(run / METRICS_FILE, result)
-    return result
+    return finish(  # the training figures of the run are kept
+        run,
+        prepared,
+        train_seconds=previous.get("train_seconds"),
+        train_images_per_second=previous.get("train_images_per_second"),
+        resumed=previous.get("resumed", False),
+    )
 
 
 def load_run(run: Path, *, on_progress=None) -> Prepared:
@@ -460,10 +465,7 @@ def load_run(run: Path, *, on_progress=None) -> Prepared:
     if (run / EMBEDDING_FILE).is_file() and _embedding_spec(config) is not None:
         config = replace(config, embedding=str(run / EMBEDDING_FILE))
     prepared = prepare(replace(config, init_from=None), on_progress=on_progress)
-    state = load_weights(run)
-    missing, unexpected = prepared.module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise RunError(f"{run}: checkpoint does not match the model ({missing or unexpected})")
+    load_final_weights(prepared.module, run)
     prepared.module.eval()
     return prepared
 
