@@ -344,12 +344,25 @@ def _train_config(**kw):
     return TrainConfig(options=options, **kw)
 
 
+def _names(csv: str | None) -> list[str]:
+    """``"cat, truck"`` -> ``["cat", "truck"]``; ``None`` -> ``[]``."""
+    return [n.strip() for n in (csv or "").split(",") if n.strip()]
+
+
+def _print_result(result: dict) -> None:
+    _print_metrics(f"{result['method']} on {result['data']} (test)", result["test"])
+    if "zero_shot" in result:
+        zs = dict(result["zero_shot"])
+        unseen = ", ".join(zs.pop("unseen"))
+        _print_metrics(f"zero-shot, unseen: {unseen}", zs)
+
+
 def _print_metrics(title: str, metrics: dict) -> None:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
-        percent = key.startswith(("top", "hp@", "acc@"))
+        percent = key.startswith(("top", "hp@", "acc@", "zsl_", "gzsl_", "seen_", "hit@"))
         shown = "–" if value != value else (f"{100 * value:.2f} %" if percent else f"{value:.4f}")
         table.add_row(key, shown)
     console.print(table)
@@ -419,6 +432,10 @@ def train(
     init_from: Annotated[
         Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
     ] = None,
+    unseen: Annotated[
+        str | None,
+        typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
+    ] = None,
     root: Annotated[str | None, typer.Option(help="Where torchvision datasets live.")] = None,
     download: Annotated[
         bool, typer.Option(help="Let torchvision download a missing dataset into --root.")
@@ -465,6 +482,7 @@ def train(
             label_radius=label_radius,
             trainable_embedding=trainable_embedding,
             init_from=str(init_from) if init_from else None,
+            unseen=_names(unseen),
             root=root,
             mapping=str(mapping) if mapping else None,
             skip_corrupt=skip_corrupt,
@@ -482,7 +500,7 @@ def train(
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
     if result:
-        _print_metrics(f"{result['method']} on {result['data']} (test)", result["test"])
+        _print_result(result)
         console.print(f"run folder: {run}")
 
 
@@ -495,7 +513,7 @@ def evaluate(run: RunArg) -> None:
         result = evaluate_run(run, on_progress=_data_progress())
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
-    _print_metrics(f"{result['method']} on {result['data']} (test)", result["test"])
+    _print_result(result)
 
 
 @app.command()

@@ -354,3 +354,62 @@ LOSSES: dict[str, type[nn.Module]] = {
     "hxe": HierarchicalCrossEntropy,
     "hsoftmax": HierarchicalSoftmax,
 }
+
+
+# --------------------------------------------------------------------------- zero-shot
+class SeenClassesLoss(nn.Module):
+    """Train ``inner`` as if only the ``seen`` classes existed; score every class.
+
+    Zero-shot learning keeps unseen classes in the label space but shows no image of them.
+    A loss that ranks the true label against the others (cross-entropy over logits or over
+    -distance/T, DeViSE's hinge) would otherwise push every image away from the unseen labels
+    it never saw, which is exactly the knowledge zero-shot recognition needs. Here the
+    competitors are the seen labels only; ``scores`` still covers all classes, so decoding
+    can reach the unseen ones. Losses that spread the target over the hierarchy's classes
+    (soft labels, HXE, hierarchical softmax) have no such restriction and are refused.
+    """
+
+    def __init__(self, inner: nn.Module, seen: torch.Tensor | list[int], num_classes: int) -> None:
+        super().__init__()
+        kind = type(inner).__name__
+        if not isinstance(inner, CrossEntropy | PoincareLoss | DeviseHingeLoss | CosineLoss):
+            raise ValueError(
+                f"{kind} cannot leave classes out of training: zero-shot runs need a loss that "
+                "ranks the true label against the others (softmax, poincare, devise, cosine, "
+                "cosine-ce)"
+            )
+        seen = torch.as_tensor(seen, dtype=torch.long)
+        if seen.numel() < 2 or int(seen.max()) >= num_classes or int(seen.min()) < 0:
+            raise ValueError(f"need >= 2 seen classes among {num_classes}, got {seen.tolist()}")
+        remap = torch.full((num_classes,), -1, dtype=torch.long)
+        remap[seen] = torch.arange(len(seen))
+        self.inner = inner
+        self.register_buffer("seen", seen)
+        self.register_buffer("remap", remap)
+
+    @property
+    def label_vectors(self) -> torch.Tensor:
+        return self.inner.label_vectors
+
+    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
+        return self.inner.scores(outputs)
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        local = self.remap[targets]
+        if bool((local < 0).any()):
+            raise ValueError("a training batch holds an image of an unseen class")
+        inner = self.inner
+        if isinstance(inner, CosineCrossEntropyLoss):
+            logits = inner.classifier(F.normalize(outputs, dim=-1))[:, self.seen]
+            return CosineLoss.forward(inner, outputs, targets) + inner.weight * F.cross_entropy(
+                logits, local
+            )
+        if isinstance(inner, CosineLoss):  # pulls towards the true label only: nothing to mask
+            return inner(outputs, targets)
+        scores = inner.scores(outputs)[:, self.seen]
+        if isinstance(inner, DeviseHingeLoss):
+            hinge = (inner.margin - scores.gather(1, local[:, None]) + scores).clamp_min(0.0)
+            hinge = hinge.masked_fill(F.one_hot(local, scores.shape[1]).bool(), 0.0)
+            return hinge.sum(1).mean()
+        smoothing = getattr(inner, "label_smoothing", 0.0)
+        return F.cross_entropy(scores, local, label_smoothing=smoothing)

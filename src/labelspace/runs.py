@@ -85,6 +85,7 @@ class TrainConfig:
     download: bool = False  # torchvision datasets only
     augment: str | None = None  # none | flip | crop | crop-flip; default: by image type
     init_from: str | None = None  # a run whose backbone starts this one (two-stage)
+    unseen: list[str] = field(default_factory=list)  # zero-shot: classes kept out of training
     options: MethodOptions = field(default_factory=MethodOptions)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +145,13 @@ def build_module(
     backbone, features = create_backbone(config.backbone, in_chans, image_size)
     head = build_head(method, features, space, config.options)
     criterion = build_loss(method, space, config.options)
+    if config.unseen:
+        from labelspace.losses import SeenClassesLoss
+        from labelspace.zeroshot import resolve_unseen
+
+        unseen = set(resolve_unseen(config.unseen, space.classes, space.synsets))
+        seen = [t for t in range(space.num_classes) if t not in unseen]
+        criterion = SeenClassesLoss(criterion, seen, space.num_classes)
     optim = OptimConfig(config.optimizer, config.lr, config.weight_decay, config.epochs, steps)
     return LabelSpaceClassifier(
         LabelSpaceNet(backbone, head),
@@ -193,6 +201,13 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     # the training images carry augmentation + normalisation; validation gets the test's
     train_set = _limit(data.train.subset(train_idx), config.train_limit, config.seed)
     val_set = data.train.subset(val_idx).with_transform(data.test.transform)
+    if config.unseen:  # zero-shot: no image of an unseen class is trained or validated on
+        from labelspace.data.images import filter_classes
+        from labelspace.zeroshot import resolve_unseen
+
+        unseen = set(resolve_unseen(config.unseen, data.classes, data.synsets))
+        seen = [t for t in range(len(data.classes)) if t not in unseen]
+        train_set, val_set = filter_classes(train_set, seen), filter_classes(val_set, seen)
     if config.train_limit is not None:  # a quick run validates on a proportionate share
         share = config.val_fraction / (1 - config.val_fraction)
         val_set = _limit(
@@ -383,6 +398,16 @@ def finish(
     device = "cuda" if torch.cuda.is_available() and prepared.config.accelerator != "cpu" else "cpu"
     preds = predict(prepared.module, test_set(prepared), device=device)
     metrics = summarize(preds.scores, preds.targets, prepared.space.lca_height, preds.probs)
+    zero_shot = None
+    if prepared.config.unseen:
+        from labelspace.zeroshot import resolve_unseen, zero_shot_metrics
+
+        space = prepared.space
+        unseen = resolve_unseen(prepared.config.unseen, space.classes, space.synsets)
+        zero_shot = {
+            "unseen": [space.classes[t] for t in unseen],
+            **zero_shot_metrics(preds.scores, preds.targets, unseen),
+        }
     tensors = {"scores": preds.scores.contiguous(), "targets": preds.targets.contiguous()}
     save_file(tensors, str(run / f".{PREDICTIONS_FILE}.tmp"))
     os.replace(run / f".{PREDICTIONS_FILE}.tmp", run / PREDICTIONS_FILE)
@@ -390,6 +415,7 @@ def finish(
         "method": prepared.config.method,
         "data": prepared.data.name,
         "test": metrics,
+        **({"zero_shot": zero_shot} if zero_shot else {}),
         "test_images": len(preds.targets),
         "eval_images_per_second": round(preds.images_per_second, 1),
         "skipped_files": list(prepared.data.skipped),

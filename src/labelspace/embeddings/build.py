@@ -12,7 +12,7 @@ from labelspace.embeddings.poincare import PoincareConfig, train_poincare
 from labelspace.embeddings.store import LabelEmbedding
 from labelspace.hierarchy.sources import LabelGraph
 
-KINDS = ("poincare", "euclidean", "sphere", "text", "random", "onehot")
+KINDS = ("poincare", "euclidean", "sphere", "text", "poincare+text", "random", "onehot")
 ONEHOT_LIMIT = 20_000
 
 
@@ -59,6 +59,11 @@ def build_embedding(
         emb = text_embedding(labels, synsets if graph.wordnet else None, device=device)
         emb.training["source"] = graph.name
         return emb
+    if kind == "poincare+text":
+        return _concatenated(
+            build_embedding(graph, "poincare", config=config, device=device, on_epoch=on_epoch),
+            build_embedding(graph, "text", config=config, device=device),
+        )
     if kind == "random":
         emb = random_embedding(labels, config.dim, seed=config.seed)
         emb.synsets = synsets
@@ -77,3 +82,25 @@ def build_embedding(
         emb.training["source"] = graph.name
         return emb
     raise ValueError(f"unknown embedding kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def _concatenated(poincare: LabelEmbedding, text: LabelEmbedding) -> LabelEmbedding:
+    """Hierarchy and meaning in one Euclidean vector per label: ``[log0(p)/|..|, t/|t|]/sqrt2``.
+
+    A Poincaré point is not a Euclidean vector, so it is first taken to the tangent space at
+    the origin (:func:`~labelspace.geometry.logmap0`), where its direction keeps the
+    hierarchy's layout. Each half is unit-normalised so neither dominates a dot product or a
+    cosine; the result has unit norm, ready for the DeViSE and cosine heads.
+    """
+    from labelspace.geometry import logmap0
+
+    tangent = logmap0(poincare.vectors.double(), poincare.curvature).float()
+    halves = [torch.nn.functional.normalize(v.float(), dim=-1) for v in (tangent, text.vectors)]
+    return LabelEmbedding(
+        labels=poincare.labels,
+        vectors=torch.cat(halves, dim=-1) / 2**0.5,
+        kind="poincare+text",
+        manifold="euclidean",
+        synsets=poincare.synsets,
+        training={"poincare": poincare.training, "text": text.training},
+    )
