@@ -16,7 +16,9 @@ from collections.abc import Sequence
 import torch
 
 
-def resolve_unseen(names: Sequence[str], classes: Sequence[str], synsets: Sequence[str]) -> list[int]:
+def resolve_unseen(
+    names: Sequence[str], classes: Sequence[str], synsets: Sequence[str]
+) -> list[int]:
     """Target ids of the classes named in ``names`` (dataset class names or synset names).
 
     Matching ignores case and treats spaces, underscores and hyphens alike. An unknown name,
