@@ -9,7 +9,9 @@ accuracy-specificity curve of Deng et al., "Hedging your bets" (CVPR 2012):
 
 - correctness: the share of images whose predicted node is the true class or an ancestor of it;
 - informativeness: the mean depth of the predicted nodes over the mean depth of the true
-  classes (1 ≈ always a class, 0 = always the root).
+  classes (1 ≈ always a class, 0 = always the root). Depth counts from the deepest node that
+  lies above every class (``artifact`` for Fashion-MNIST), not from WordNet's ``entity``:
+  the chain between them holds every class and says nothing about an image.
 
 A classifier whose probabilities put mass on the right branch keeps high correctness as it
 backs off; one whose mass is spread over unrelated classes has to retreat to the root.
@@ -273,12 +275,14 @@ def backoff_curve(
             raise ValueError("thresholds must lie in [0, 1]")
         thresholds = torch.unique(torch.cat([torch.zeros(1, dtype=torch.float64), thresholds]))
 
+    descendants = descendant_matrix(hierarchy)
     depth = torch.as_tensor(hierarchy.depth, dtype=torch.float64)
+    shared = depth[descendants.all(dim=1)].max()  # the deepest node above every class
+    depth = (depth - shared).clamp_min(0.0)
     true_nodes = torch.as_tensor(hierarchy.class_indices)[targets]
     true_depth = depth[true_nodes].mean()
     if true_depth <= 0:
         raise ValueError("the true classes all sit at the root: informativeness is undefined")
-    descendants = descendant_matrix(hierarchy)
     correct_rows = descendants.T[targets]  # (N, K): the nodes that are right for each image
 
     cand = _candidates(class_probs, hierarchy, descendants)

@@ -505,15 +505,88 @@ def train(
 
 
 @app.command()
-def evaluate(run: RunArg) -> None:
+def evaluate(
+    run: RunArg,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="Open vocabulary: decode against every WordNet noun ('nouns') or the nouns "
+            "under a synset (mammal.n.01), and report hit@k and hierarchical precision@k."
+        ),
+    ] = None,
+    images: Annotated[
+        str, typer.Option(help="With --labels: 'unseen' (zero-shot classes) or 'all'.")
+    ] = "unseen",
+) -> None:
     """Evaluate RUN's final weights on its test set (rewrites its metrics)."""
-    from labelspace.runs import evaluate_run
+    from labelspace.runs import evaluate_run, write_json
 
     try:
-        result = evaluate_run(run, on_progress=_data_progress())
+        if labels is None:
+            result = evaluate_run(run, on_progress=_data_progress())
+        else:
+            from labelspace.openvocab import open_vocabulary
+
+            with console.status(f"decoding against {labels}"):
+                result = open_vocabulary(run, labels, images=images)
+            path = run / f"openvocab-{labels}-{images}.json"
+            write_json(path, result)
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
-    _print_result(result)
+    if labels is None:
+        _print_result(result)
+        return
+    shown = {k: v for k, v in result.items() if k.startswith(("hit@", "hp@"))}
+    _print_metrics(
+        f"{result['num_images']} {images} test images among {result['num_labels']:,} labels "
+        f"({labels})",
+        shown,
+    )
+    for example in result["examples"]:
+        console.print(f"  {example['class']}: {', '.join(example['top5'])}")
+    console.print(f"written: {path}")
+
+
+@app.command()
+def analyze(
+    run: RunArg,
+    attack: Annotated[str, typer.Option(help="pgd or fgsm.")] = "pgd",
+    eps: Annotated[
+        str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
+    ] = "0,1/255,2/255,4/255,8/255",
+    attack_images: Annotated[int, typer.Option(help="Test images attacked.")] = 500,
+    feature_images: Annotated[
+        int, typer.Option(help="Test images for silhouettes and the feature map.")
+    ] = 1000,
+    feature_map: Annotated[str, typer.Option(help="tsne or pca.")] = "tsne",
+) -> None:
+    """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json)."""
+    from labelspace.analysis import ANALYSIS_FILE, AnalysisConfig, analyze_run
+
+    try:
+        config = AnalysisConfig(
+            attack=attack,
+            eps=_eps_list(eps),
+            attack_images=attack_images,
+            feature_images=feature_images,
+            feature_map=feature_map,
+        )
+        with console.status("analysing") as status:
+            result = analyze_run(run, config, on_step=lambda s: status.update(f"analysing: {s}"))
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    backoff = result["backoff"]
+    rows = {"back-off AUC": backoff["auc"]}
+    if "crm" in backoff:
+        rows["CRM top-1"] = backoff["crm"]["top1"]
+        rows["CRM mistake severity"] = backoff["crm"]["severity"]
+    for point in result["robustness"]["points"]:
+        rows[f"{attack} eps={point['eps']:.4f}: top-1"] = point["top1"]
+        rows[f"{attack} eps={point['eps']:.4f}: severity"] = point["severity"]
+    for level, value in result["representations"]["silhouette"].items():
+        rows[f"silhouette at height {level}"] = value
+    _print_metrics(f"analysis of {run}", rows)
+    console.print(f"written: {run / ANALYSIS_FILE}")
 
 
 @app.command()
@@ -521,12 +594,22 @@ def predict(
     run: RunArg,
     images: Annotated[list[Path], typer.Argument(help="Image files.")],
     top: Annotated[int, typer.Option("--top", "-k", help="How many labels to show.")] = 5,
+    backoff: Annotated[
+        float,
+        typer.Option(help="Back off to the deepest ancestor at least this probable (0-1)."),
+    ] = 0.9,
 ) -> None:
-    """Top-k labels of each image, each with its path up the hierarchy."""
-    from labelspace.predict import predict_images
+    """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
+    answer: the most specific label the model is sure of."""
+    from labelspace.predict import backoff_answers, predict_images
+    from labelspace.runs import load_model
 
+    if not 0 <= backoff <= 1:
+        raise _fail(f"--backoff must lie in [0, 1], got {backoff}")
     try:
-        answers = predict_images(run, images, k=top)
+        model = load_model(run)
+        answers = predict_images(run, images, k=top, model=model)
+        hedged = backoff_answers(run, images, threshold=backoff, model=model)
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
     for path, rows in answers.items():
@@ -538,37 +621,74 @@ def predict(
         for i, (label, score, chain) in enumerate(rows, 1):
             table.add_row(str(i), label, f"{score:.4f}", " < ".join(chain))
         console.print(table)
+        node, confidence, how = hedged[path]
+        console.print(
+            f"backed off (p >= {backoff:g}): [bold]{node}[/bold] with p = {confidence:.4f} ({how})"
+        )
 
 
-def _print_comparison(out: Path, names: list[str]) -> None:
-    """The report's main columns as a terminal table (the Markdown file has them all)."""
-    import json
+def _eps_list(text: str) -> tuple[float, ...]:
+    """``"0,1/255,0.03"`` -> ``(0.0, 0.0039, 0.03)``; a clear error for anything else."""
+    values = []
+    for part in _names(text):
+        num, _, den = part.partition("/")
+        try:
+            value = float(num) / float(den or 1)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"--eps: {part!r} is not a number or a fraction like 8/255") from None
+        if not 0 <= value <= 1:
+            raise ValueError(f"--eps: {part} is outside [0, 1] (pixels are in [0, 1])")
+        values.append(value)
+    if not values:
+        raise ValueError("--eps needs at least one budget, e.g. 0,8/255")
+    return tuple(values)
 
-    from labelspace.compare import folder_name
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    return " ".join(["labelspace", *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def _print_comparison(out: Path, names: list[str], seeds: list[int]) -> None:
+    """The report's main columns as a terminal table: means over seeds (report.md has all)."""
+    import math
+
+    from labelspace.compare import load_results
+    from labelspace.compare_report import flat_metrics
 
     columns = [
         ("top1", "top-1 %", True),
         ("severity", "sever.↓", False),
         ("hdist@5", "hdist@5↓", False),
         ("hp@2", "hp@2 %", True),
-        ("hp@5", "hp@5 %", True),
         ("ece", "ECE↓", False),
+        ("backoff_info@99", "info@99", False),
+        ("zsl_top1", "ZSL %", True),
+        ("gzsl_h_top1", "GZSL H %", True),
     ]
-    table = Table(title=f"comparison in {out} (all columns: report.md)")
+    results = load_results(out, names, seeds)
+    flats = {name: [flat_metrics(r) for r in runs] for name, runs in results.items()}
+    columns = [c for c in columns if any(c[0] in f[0] for f in flats.values())]
+    title = f"comparison in {out}" + (f", mean of {len(seeds)} seeds" if len(seeds) > 1 else "")
+    table = Table(title=f"{title} (all columns: report.md)")
     table.add_column("method", no_wrap=True)
-    for _, title, _ in columns:
-        table.add_column(title, justify="right")
+    for _, head, _ in columns:
+        table.add_column(head, justify="right")
     table.add_column("train s", justify="right")
-    for name in names:
-        metrics = json.loads((out / folder_name(name) / "metrics.json").read_text())
-        test = metrics["test"]
+    for name, runs in flats.items():
         cells = []
-        for key, _, percent in columns:
-            value = test.get(key)
-            cells.append(
-                "–" if value is None else f"{100 * value:.2f}" if percent else f"{value:.3f}"
-            )
-        table.add_row(name, *cells, f"{metrics.get('train_seconds', float('nan')):.0f}")
+        for key, _, percent in [*columns, ("train_seconds", "", False)]:
+            values = [f.get(key, math.nan) for f in runs]
+            value = sum(values) / len(values)
+            if value != value:
+                cells.append("–")
+            elif key == "train_seconds":
+                cells.append(f"{value:.0f}")
+            else:
+                cells.append(f"{100 * value:.2f}" if percent else f"{value:.3f}")
+        table.add_row(name, *cells)
     console.print(table)
 
 
@@ -599,13 +719,45 @@ def compare(
     accelerator: str = "auto",
     devices: int = 1,
     workers: int = 0,
+    seeds: Annotated[
+        int, typer.Option(help="Train every method this many times (seeds seed, seed+1, ...).")
+    ] = 1,
+    unseen: Annotated[
+        str | None,
+        typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
+    ] = None,
+    analyze: Annotated[
+        bool, typer.Option(help="Back-off, attacks and feature analyses of every run.")
+    ] = True,
+    attack: Annotated[str, typer.Option(help="pgd or fgsm.")] = "pgd",
+    eps: Annotated[
+        str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
+    ] = "0,1/255,2/255,4/255,8/255",
+    attack_images: Annotated[int, typer.Option(help="Test images attacked per run.")] = 500,
+    feature_images: Annotated[
+        int, typer.Option(help="Test images for silhouettes and the feature map.")
+    ] = 1000,
+    feature_map: Annotated[str, typer.Option(help="tsne or pca.")] = "tsne",
     overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
 ) -> None:
-    """Train several methods with the same backbone, budget and seed; write one report."""
-    from labelspace.compare import parse_methods, run_comparison
+    """Train several methods with the same backbone, budget and seeds; analyse every run;
+    write one report (report.md and a self-contained report.html)."""
+    from labelspace.analysis import AnalysisConfig
+    from labelspace.compare import parse_methods, run_comparison, seed_list
 
     try:
         names = parse_methods(methods)
+        analysis = (
+            AnalysisConfig(
+                attack=attack,
+                eps=_eps_list(eps),
+                attack_images=attack_images,
+                feature_images=feature_images,
+                feature_map=feature_map,
+            )
+            if analyze
+            else None
+        )
         base = _train_config(
             data=data,
             backbone=backbone,
@@ -627,18 +779,22 @@ def compare(
             accelerator=accelerator,
             devices=devices,
             workers=workers,
+            unseen=_names(unseen),
         )
         report = run_comparison(
             names,
             base,
             out,
             finetune_epochs=finetune_epochs,
+            seeds=seeds,
+            analysis=analysis,
             overwrite=overwrite,
+            command=_command_line(),
             on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
         )
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
-    _print_comparison(report.parent, names)
+    _print_comparison(report.parent, names, seed_list(seed, seeds))
     console.print(f"report: {report}")
 
 
@@ -711,6 +867,7 @@ def demo(
     console.print(f"embeddings and pictures in {out}/")
     if not images:
         return
+    from labelspace.analysis import AnalysisConfig
     from labelspace.compare import parse_methods, run_comparison
 
     console.rule("image models on Fashion-MNIST: same backbone, budget and seed")
@@ -723,11 +880,13 @@ def demo(
             names,
             base,
             out / "fashion-mnist",
+            analysis=AnalysisConfig(),
+            command=_command_line(),
             on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
         )
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
-    _print_comparison(report.parent, names)
+    _print_comparison(report.parent, names, [seed])
     console.print(f"report: {report}")
 
 

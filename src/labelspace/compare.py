@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from labelspace.analysis import AnalysisConfig
 from labelspace.methods import get_method
 from labelspace.runs import (
     LAST_CHECKPOINT,
@@ -32,7 +32,11 @@ REPORT_FILE = "report.md"
 
 
 def parse_methods(spec: str | Sequence[str]) -> list[str]:
-    """``softmax,poincare,poincare>softmax`` -> validated method names (stages checked)."""
+    """``softmax,poincare,poincare>softmax,devise@random`` -> validated method names.
+
+    ``a>b`` is a two-stage fine-tune; ``method@embedding`` trains ``method`` against another
+    label embedding (a kind such as ``text``, ``poincare+text``, ``random``, or a file).
+    """
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not items:
         raise ValueError("no methods given; e.g. --methods softmax,poincare,devise")
@@ -41,14 +45,48 @@ def parse_methods(spec: str | Sequence[str]) -> list[str]:
         if len(stages) > 2:
             raise ValueError(f"{item!r}: a two-stage method has exactly one '>'")
         for stage in stages:
-            get_method(stage)
+            _stage_parts(stage)
     if len(set(items)) != len(items):
         raise ValueError("a method is listed twice")
     return items
 
 
+def _stage_parts(stage: str) -> tuple[str, str | None]:
+    """``devise@poincare+text`` -> ``("devise", "poincare+text")``, both validated."""
+    from labelspace.embeddings.build import KINDS
+
+    method, _, embedding = stage.partition("@")
+    if not get_method(method).uses_embedding and embedding:
+        raise ValueError(f"{stage!r}: {method} uses no label embedding, so '@' has no meaning")
+    if embedding and embedding not in KINDS and not Path(embedding).is_file():
+        raise ValueError(
+            f"{stage!r}: unknown label embedding {embedding!r}; use one of {', '.join(KINDS)} "
+            "or an embedding file"
+        )
+    return method, embedding or None
+
+
+def stage_config(base: TrainConfig, stage: str) -> TrainConfig:
+    method, embedding = _stage_parts(stage)
+    return replace(base, method=method, embedding=embedding or base.embedding)
+
+
 def folder_name(method: str) -> str:
     return method.replace(">", "-then-")
+
+
+def seed_list(first: int, count: int) -> list[int]:
+    if count < 1:
+        raise ValueError(f"--seeds must be >= 1, got {count}")
+    return list(range(first, first + count))
+
+
+def run_folder(out: Path, method: str, seed: int, seeds: Sequence[int]) -> Path:
+    """``OUT/METHOD`` for one seed; ``OUT/seed-S/METHOD`` when a comparison has several."""
+    out = Path(out)
+    return (
+        out / folder_name(method) if len(seeds) == 1 else out / f"seed-{seed}" / folder_name(method)
+    )
 
 
 def run_comparison(
@@ -57,22 +95,32 @@ def run_comparison(
     out: Path,
     *,
     finetune_epochs: int | None = None,
+    seeds: int = 1,
+    analysis: AnalysisConfig | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    command: str | None = None,
     on_method: Callable[[str, int, int], None] | None = None,
 ) -> Path:
-    """Train every method (skipping finished runs unless ``overwrite``) and write the report."""
+    """Train every method for every seed (reusing finished runs unless ``overwrite``), analyse
+    each run (unless ``analysis`` is None) and write the report.
+
+    Seeds are ``base.seed, base.seed + 1, ...``; every method sees the same seeds, so the
+    report can pair them in its tests.
+    """
+    from labelspace.analysis import ANALYSIS_FILE, analyze_run
+
     out = Path(out)
     methods = parse_methods(methods)
+    seed_values = seed_list(base.seed, seeds)
     if out.exists() and (out / REPORT_FILE).exists() and not overwrite:
         raise FileExistsError(f"{out} holds a comparison already; pass --overwrite to redo it")
     out.mkdir(parents=True, exist_ok=True)
     ft_epochs = finetune_epochs or max(1, base.epochs // 2)
-    done: set[str] = set()
+    done: set[Path] = set()
 
-    def ensure(name: str, config: TrainConfig) -> None:
-        run = out / folder_name(name)
-        if name in done:
+    def ensure(name: str, config: TrainConfig, run: Path) -> None:
+        if run in done:
             return
         if (run / METRICS_FILE).is_file() and not overwrite:
             log.info("%s: reusing the finished run in %s", name, run)
@@ -81,101 +129,123 @@ def run_comparison(
             train(config, run, resume=True, progress=progress)
         else:
             train(config, run, overwrite=True, progress=progress)
-        done.add(name)
+        if analysis is not None and (overwrite or not (run / ANALYSIS_FILE).is_file()):
+            analyze_run(run, replace(analysis, seed=config.seed))
+        done.add(run)
 
-    for i, item in enumerate(methods):
-        if on_method is not None:
-            on_method(item, i, len(methods))
-        stages = item.split(">")
-        ensure(stages[0], replace(base, method=stages[0]))
-        if len(stages) == 2:
-            init = str(out / folder_name(stages[0]))
-            ensure(item, replace(base, method=stages[1], epochs=ft_epochs, init_from=init))
-    return write_report(out, methods)
+    total = len(methods) * len(seed_values)
+    for s, seed in enumerate(seed_values):
+        for i, item in enumerate(methods):
+            if on_method is not None:
+                label = item if len(seed_values) == 1 else f"{item}, seed {seed}"
+                on_method(label, s * len(methods) + i, total)
+            stages = item.split(">")
+            first = stage_config(replace(base, seed=seed), stages[0])
+            ensure(stages[0], first, run_folder(out, stages[0], seed, seed_values))
+            if len(stages) == 2:
+                init = str(run_folder(out, stages[0], seed, seed_values))
+                second = stage_config(replace(base, seed=seed), stages[1])
+                ensure(
+                    item,
+                    replace(second, epochs=ft_epochs, init_from=init),
+                    run_folder(out, item, seed, seed_values),
+                )
+    return write_report(out, methods, seed_values, command=command)
 
 
-def load_results(out: Path, methods: Sequence[str]):
+def load_results(out: Path, methods: Sequence[str], seeds: Sequence[int] = (0,)):
+    """``{method: [MethodResult per seed]}`` read from the run folders (analyses included)."""
+    from labelspace.analysis import read_analysis
     from labelspace.compare_report import MethodResult
 
-    results = []
+    results: dict[str, list[MethodResult]] = {}
     for item in methods:
-        run = Path(out) / folder_name(item)
-        path = run / METRICS_FILE
-        if not path.is_file():
-            raise RunError(f"{run} has no {METRICS_FILE}: train it first")
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-        preds = read_predictions(run)
-        results.append(MethodResult(item, metrics, preds.scores, preds.targets))
+        for seed in seeds:
+            run = run_folder(out, item, seed, seeds)
+            path = run / METRICS_FILE
+            if not path.is_file():
+                raise RunError(f"{run} has no {METRICS_FILE}: train it first")
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+            preds = read_predictions(run)
+            results.setdefault(item, []).append(
+                MethodResult(item, metrics, preds.scores, preds.targets, read_analysis(run), seed)
+            )
     return results
 
 
-def write_report(out: Path, methods: Sequence[str]) -> Path:
-    """Markdown report and figures for finished runs under ``out``."""
+def write_report(
+    out: Path,
+    methods: Sequence[str],
+    seeds: Sequence[int] = (0,),
+    *,
+    command: str | None = None,
+) -> Path:
+    """Markdown and HTML report with figures for finished runs under ``out``."""
     import yaml
 
-    from labelspace import compare_report as cr
+    from labelspace.compare_report import build_report
+    from labelspace.html_report import write_html_report
     from labelspace.space import build_label_space
 
     out = Path(out)
-    results = load_results(out, methods)
-    first_run = out / folder_name(methods[0])
+    results = load_results(out, methods, seeds)
+    first_run = run_folder(out, methods[0], seeds[0], seeds)
     saved = yaml.safe_load((first_run / "config.yaml").read_text(encoding="utf-8"))
     config = read_config(first_run)
     space = build_label_space(config.data, saved["classes"], saved["synsets"], None)
-    plots = out / "plots"
-    figures = {
-        "Accuracy against mistake severity": cr.plot_accuracy_severity(
-            results, plots / "accuracy_severity.png"
-        ),
-        "Mistakes by severity": cr.plot_severity_histograms(
-            results, space.lca_height, plots / "severity_histogram.png"
-        ),
-        "Confusion matrices (classes in hierarchy order)": cr.plot_confusions(
-            results, space.hierarchy, space.classes, plots / "confusion.png"
-        ),
-    }
-    budget = _budget(out, methods)
-    lines = [
-        f"# labelspace comparison on {results[0].metrics['data']}",
-        "",
-        budget,
-        "",
-        cr.markdown_table(results),
-        "",
-        _legend(),
-        "",
-    ]
-    for title, path in figures.items():
-        lines += [f"## {title}", "", f"![{title}]({path.relative_to(out).as_posix()})", ""]
+    text = build_report(
+        out,
+        results,
+        space,
+        budget=_budget(out, methods, seeds),
+        setup=_setup(command, seeds),
+    )
     report = out / REPORT_FILE
-    _write_text_atomic(report, "\n".join(lines))
+    _write_text_atomic(report, text)
+    write_html_report(report)
     return report
 
 
-def _budget(out: Path, methods: Sequence[str]) -> str:
+def _setup(command: str | None, seeds: Sequence[int]) -> str:
+    import os
+    import platform
+
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    lines = [
+        f"- Seeds: {', '.join(map(str, seeds))} (every method trains once per seed; tests "
+        "pair runs of the same seed)",
+        f"- Hardware: {os.cpu_count()} CPU cores ({platform.machine()}), {device}; "
+        f"torch {torch.__version__}",
+    ]
+    if command:
+        lines.append(f"- Command: `{command}`")
+    return "\n".join(lines)
+
+
+def _budget(out: Path, methods: Sequence[str], seeds: Sequence[int]) -> str:
     rows: list[str] = []
     for item in methods:
-        cfg = read_config(Path(out) / folder_name(item))
-        metrics: dict[str, Any] = json.loads(
-            (Path(out) / folder_name(item) / METRICS_FILE).read_text(encoding="utf-8")
-        )
+        runs = [run_folder(out, item, seed, seeds) for seed in seeds]
+        cfg = read_config(runs[0])
+        seconds = [
+            json.loads((run / METRICS_FILE).read_text(encoding="utf-8")).get("train_seconds")
+            for run in runs
+        ]
+        seconds = [x for x in seconds if x is not None]
+        test_images = json.loads((runs[0] / METRICS_FILE).read_text(encoding="utf-8"))[
+            "test_images"
+        ]
         extra = f", fine-tuned from {Path(cfg.init_from).name}" if cfg.init_from else ""
         emb = ""
         if get_method(cfg.method).uses_embedding:
             emb = f", label embedding {cfg.embedding or get_method(cfg.method).embedding}"
+        unseen = f", unseen classes: {', '.join(cfg.unseen)}" if cfg.unseen else ""
+        mean_s = sum(seconds) / len(seconds) if seconds else float("nan")
         rows.append(
             f"- **{item}**: {cfg.backbone}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
-            f"{cfg.optimizer} lr {cfg.lr}, seed {cfg.seed}{emb}{extra}; "
-            f"{metrics.get('train_seconds', float('nan')):.0f} s training, "
-            f"{metrics['test_images']} test images"
+            f"{cfg.optimizer} lr {cfg.lr}{emb}{extra}{unseen}; "
+            f"{mean_s:.0f} s training per run, {test_images} test images"
         )
     return "\n".join(rows)
-
-
-def _legend() -> str:
-    return (
-        "Mistake severity: mean height of LCA(true, predicted) over mistakes. hdist@k: mean "
-        "LCA height over the top-k predictions of every image. hp@k: hierarchical precision "
-        "(DeViSE). acc@hN: prediction counts as right when it shares an ancestor of height ≤ N "
-        "with the truth. ECE only where the method gives probabilities. ↓: lower is better."
-    )

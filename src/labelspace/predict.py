@@ -33,6 +33,51 @@ def load_image(path: Path, in_chans: int, image_size: int) -> torch.Tensor:
     return tensor
 
 
+def _image_scores(model: LoadedModel, images: Sequence[Path]) -> torch.Tensor:
+    from labelspace.data.transforms import eval_transform
+
+    spec = model.input
+    normalize = eval_transform(spec["mean"], spec["std"])
+    batch = torch.stack(
+        [normalize(load_image(Path(p), spec["in_chans"], spec["image_size"])) for p in images]
+    )
+    with torch.no_grad():
+        return model.module.scores(model.module(batch))
+
+
+def backoff_answers(
+    run: Path, images: Sequence[Path], *, threshold: float = 0.9, model: LoadedModel | None = None
+) -> dict[Path, tuple[str, float, str]]:
+    """``{image: (node, confidence, how)}``: the deepest ancestor of the top class whose
+    probability reaches ``threshold`` (hierarchical back-off).
+
+    Methods without probabilities (DeViSE, cosine) use softmax(scores / T) with the T that
+    ``labelspace analyze`` fitted on validation, or T = 1 (said in ``how``) before that.
+    """
+    from labelspace.analysis import read_analysis
+    from labelspace.backoff import backoff_label
+    from labelspace.space import _readable
+
+    model = model or load_model(run)
+    scores = _image_scores(model, images)
+    probs = model.module.probabilities(scores)
+    how = "the method's probabilities"
+    if probs is None:
+        analysis = read_analysis(Path(run)) or {}
+        t = analysis.get("backoff", {}).get("temperature")
+        how = (
+            f"softmax(scores / {t:.4g}), T fitted on validation"
+            if t
+            else "softmax(scores), uncalibrated: run `labelspace analyze` to fit T"
+        )
+        probs = (scores / (t or 1.0)).softmax(-1)
+    answers = {}
+    for path, row in zip(images, probs, strict=True):
+        node, confidence = backoff_label(row.double(), model.space.hierarchy, threshold)
+        answers[Path(path)] = (_readable(node), confidence, how)
+    return answers
+
+
 def predict_images(
     run: Path, images: Sequence[Path], *, k: int = 5, model: LoadedModel | None = None
 ) -> dict[Path, list[tuple[str, float, list[str]]]]:
@@ -41,17 +86,9 @@ def predict_images(
     Scores are probabilities where the method defines them, else its raw scores (cosine
     similarity, dot product or negative distance).
     """
-    from labelspace.data.transforms import eval_transform
-
     model = model or load_model(run)
-    spec = model.input
-    normalize = eval_transform(spec["mean"], spec["std"])
-    batch = torch.stack(
-        [normalize(load_image(Path(p), spec["in_chans"], spec["image_size"])) for p in images]
-    )
-    with torch.no_grad():
-        scores = model.module.scores(model.module(batch))
-        probs = model.module.probabilities(scores)
+    scores = _image_scores(model, images)
+    probs = model.module.probabilities(scores)
     shown = probs if probs is not None else scores
     k = min(k, shown.shape[1])
     top = shown.topk(k, dim=1)

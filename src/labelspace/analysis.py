@@ -1,0 +1,220 @@
+"""``labelspace analyze RUN``: what a trained run does beyond accuracy.
+
+Four questions, each answered from the run's final weights and its test set:
+
+- back-off: how correctness trades against informativeness when the model may answer with
+  a coarser node (:mod:`labelspace.backoff`), and conditional-risk re-ranking as the
+  test-time peer for methods with probabilities;
+- robustness: accuracy and mistake severity under FGSM/PGD (:mod:`labelspace.attacks`);
+- representations: silhouette of the penultimate features by coarse class at each level,
+  and a 2-D map of them (:mod:`labelspace.representations`);
+- calibration of scores that are not probabilities: DeViSE and cosine scores become
+  probabilities for back-off through a temperature fitted on the validation split.
+
+The results go to ``RUN/analysis.json`` (written atomically) so reports can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labelspace.runs import Prepared, _limit, load_run, read_predictions, test_set, write_json
+from labelspace.training import predict
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_FILE = "analysis.json"
+DEFAULT_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """How much of the test set each analysis uses, and the attack's settings."""
+
+    attack: str = "pgd"
+    eps: tuple[float, ...] = DEFAULT_EPS
+    attack_steps: int = 10
+    attack_images: int = 500
+    feature_images: int = 1000
+    feature_map: str = "tsne"  # tsne | pca
+    seed: int = 0
+
+
+def fit_temperature(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """The temperature T minimising the NLL of ``softmax(scores / T)`` (Guo et al. 2017).
+
+    A 1-D problem: a log-spaced grid from 1e-3 to 1e2 refined once around its best point is
+    exact enough for back-off and cannot diverge as an optimiser could on raw dot products.
+    """
+
+    def nll(t: float) -> float:
+        return torch.nn.functional.cross_entropy(scores.double() / t, targets).item()
+
+    grid = torch.logspace(-3, 2, 51).tolist()
+    best = min(grid, key=nll)
+    fine = torch.logspace(math.log10(best) - 0.1, math.log10(best) + 0.1, 21).tolist()
+    return float(min(fine, key=nll))
+
+
+def probabilities_for_backoff(
+    prepared: Prepared, scores: torch.Tensor
+) -> tuple[torch.Tensor, str, float | None]:
+    """The method's own probabilities, or softmax(scores / T) with T fitted on validation;
+    also says which, and T where one was fitted."""
+    module = prepared.module
+    probs = module.probabilities(scores)
+    if probs is not None:
+        return probs, "the method's probabilities", None
+    val = predict(module, prepared.val_set)
+    t = fit_temperature(val.scores, val.targets)
+    return (scores / t).softmax(-1), f"softmax(scores / {t:.4g}), T fitted on validation", t
+
+
+def _backoff(prepared: Prepared, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
+    from labelspace.backoff import backoff_curve, crm_scores
+    from labelspace.metrics import summarize
+
+    space = prepared.space
+    probs, source, temperature = probabilities_for_backoff(prepared, scores)
+    curve = backoff_curve(probs.double(), targets, space.hierarchy)
+    out: dict[str, Any] = {
+        "probabilities": source,
+        "temperature": temperature,
+        "curve": curve.to_dict(),
+        "auc": curve.auc,
+    }
+    if prepared.module.probabilities(scores) is not None:  # CRM needs real probabilities
+        reranked = crm_scores(probs, space.lca_height.to(probs.dtype))
+        out["crm"] = summarize(reranked, targets, space.lca_height)
+    return out
+
+
+def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> dict[str, Any]:
+    from labelspace.attacks import attack_dataset
+    from labelspace.metrics import mistake_severity
+
+    module = prepared.module.eval()
+    data = prepared.data
+    subset = _limit(test_set(prepared), cfg.attack_images, cfg.seed)
+    mean = torch.tensor(data.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def forward(images01: torch.Tensor) -> torch.Tensor:
+        return module.net((images01 - mean) / std)
+
+    def loss_fn(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # one attack for every method: a hinge loss (DeViSE) has zero gradient once its margins
+        # hold, which would mask gradients and flatter the method, not test it
+        return torch.nn.functional.cross_entropy(module.scores(outputs), targets)
+
+    scores = attack_dataset(
+        forward,
+        loss_fn,
+        module.scores,
+        subset.images,
+        subset.targets,
+        list(cfg.eps),
+        attack=cfg.attack,
+        steps=cfg.attack_steps,
+        seed=cfg.seed,
+        on_progress=on_progress,
+    )
+    lca = prepared.space.lca_height
+    rows = []
+    for eps, s in scores.items():
+        pred = s.argmax(-1)
+        rows.append(
+            {
+                "eps": float(eps),
+                "top1": (pred == subset.targets).double().mean().item(),
+                "severity": mistake_severity(pred, subset.targets, lca),
+            }
+        )
+    return {
+        "attack": cfg.attack,
+        "steps": cfg.attack_steps,
+        "images": len(subset.targets),
+        "loss": "cross-entropy over the method's class scores",
+        "points": rows,
+    }
+
+
+def _representations(prepared: Prepared, cfg: AnalysisConfig) -> dict[str, Any]:
+    from labelspace import representations as rep
+
+    subset = _limit(test_set(prepared), cfg.feature_images, cfg.seed)
+    preds = predict(prepared.module, subset, keep_features=True)
+    lca = prepared.space.lca_height
+    silhouette = rep.silhouette_by_level(
+        preds.features, preds.targets, lca, sample=cfg.feature_images, seed=cfg.seed
+    )
+    levels = sorted(silhouette)
+    map_level = _map_level(lca, levels)
+    xy, index = rep.feature_map(
+        preds.features, sample=cfg.feature_images, seed=cfg.seed, method=cfg.feature_map
+    )
+    groups = rep.coarse_groups(lca, map_level)[preds.targets[torch.as_tensor(index)]]
+    return {
+        "images": len(preds.targets),
+        "silhouette": {str(k): v for k, v in silhouette.items()},
+        "map": {
+            "method": cfg.feature_map,
+            "level": map_level,
+            "group_names": rep.group_names(prepared.space.hierarchy, lca, map_level),
+            "xy": [[round(float(a), 3), round(float(b), 3)] for a, b in xy],
+            "group": groups.tolist(),
+        },
+    }
+
+
+def _map_level(lca: torch.Tensor, levels: Sequence[int]) -> int:
+    """The level whose coarse groups colour the feature map: the first with 3-6 groups."""
+    from labelspace.representations import coarse_groups
+
+    for level in levels:
+        if 3 <= int(coarse_groups(lca, level).max()) + 1 <= 6:
+            return level
+    return levels[min(1, len(levels) - 1)] if levels else 0
+
+
+def analyze_run(
+    run: Path,
+    config: AnalysisConfig | None = None,
+    *,
+    overwrite: bool = True,
+    on_step: Callable[[str], None] | None = None,
+    on_progress=None,
+) -> dict[str, Any]:
+    """Back-off, robustness and representations of a finished run -> ``RUN/analysis.json``."""
+    run = Path(run)
+    config = config or AnalysisConfig()
+    path = run / ANALYSIS_FILE
+    if path.is_file() and not overwrite:
+        return json.loads(path.read_text(encoding="utf-8"))
+    prepared = load_run(run)
+    preds = read_predictions(run)
+    result: dict[str, Any] = {"config": {**asdict(config), "eps": list(config.eps)}}
+    for name, step in (
+        ("backoff", lambda: _backoff(prepared, preds.scores, preds.targets)),
+        ("robustness", lambda: _robustness(prepared, config, on_progress)),
+        ("representations", lambda: _representations(prepared, config)),
+    ):
+        if on_step is not None:
+            on_step(name)
+        log.info("%s: %s", run.name, name)
+        result[name] = step()
+    write_json(path, result)
+    return result
+
+
+def read_analysis(run: Path) -> dict[str, Any] | None:
+    path = Path(run) / ANALYSIS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -1,0 +1,231 @@
+"""Open-vocabulary evaluation: decode test images against every WordNet noun, or a subtree.
+
+DeViSE (Frome et al., NIPS 2013) showed that a model mapping images into a text label space
+can name labels it never trained on, ranked among tens of thousands. Here a run's test images
+(by default those of its unseen classes) are decoded against all 82,115 WordNet nouns or the
+nouns under one synset (``mammal.n.01``), and scored two ways:
+
+- flat hit@k: the true class's synset is among the k best labels;
+- hierarchical precision@k (DeViSE): the share of the k labels that lie in the smallest
+  neighbourhood of the true synset holding at least k labels, the neighbourhood growing one
+  hop up WordNet at a time (all nouns below the ancestors within h hops).
+
+Label vectors must exist for every candidate: text embeddings are computed for any synset
+(lemma and gloss; cached, since all nouns take minutes on a CPU), and a run trained against
+an embedding file that holds the candidates (say, a Poincaré embedding of all nouns) uses it.
+A run whose embedding covers only its own hierarchy cannot decode other labels, and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labelspace.embeddings.store import LabelEmbedding
+
+log = logging.getLogger(__name__)
+
+ALL_NOUNS = "nouns"
+HIT_KS = (1, 2, 5, 10, 20)
+
+
+@lru_cache(maxsize=1)
+def _noun_graph() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(parents, children) of every WordNet noun, instance links included."""
+    from labelspace.hierarchy.wordnet import noun_parents
+
+    parents = noun_parents()
+    children: dict[str, list[str]] = {n: [] for n in parents}
+    for child, ps in parents.items():
+        for p in ps:
+            children[p].append(child)
+    return parents, children
+
+
+def _below(node: str, children: dict[str, list[str]]) -> set[str]:
+    found = {node}
+    stack = [node]
+    while stack:
+        for kid in children[stack.pop()]:
+            if kid not in found:
+                found.add(kid)
+                stack.append(kid)
+    return found
+
+
+def label_set(spec: str) -> list[str]:
+    """``nouns`` -> every WordNet noun synset; a synset name -> it and every noun below it."""
+    parents, children = _noun_graph()
+    if spec == ALL_NOUNS:
+        return sorted(parents)
+    if spec not in parents:
+        raise ValueError(
+            f"--labels {spec!r} is not a WordNet noun synset; use '{ALL_NOUNS}' or a synset "
+            "name such as mammal.n.01"
+        )
+    return sorted(_below(spec, children))
+
+
+def correct_set(truth: str, candidates: set[str], k: int) -> set[str]:
+    """The DeViSE neighbourhood of ``truth``: nouns below its ancestors within h hops, for the
+    smallest h whose neighbourhood holds at least ``k`` candidates (or the whole tree)."""
+    parents, children = _noun_graph()
+    frontier, seen_up = [truth], {truth}
+    found = _below(truth, children) & candidates
+    while len(found) < k and frontier:
+        nxt = []
+        for node in frontier:
+            for p in parents[node]:
+                if p not in seen_up:
+                    seen_up.add(p)
+                    nxt.append(p)
+                    found |= _below(p, children) & candidates
+        frontier = nxt
+    return found
+
+
+def text_label_embedding(labels: Sequence[str], spec: str) -> LabelEmbedding:
+    """Text vectors of ``labels``, cached per label set (all nouns take minutes on a CPU)."""
+    from labelspace.embeddings.text import text_embedding
+    from labelspace.paths import cache_dir
+
+    path = cache_dir() / f"text-{spec.replace('/', '_')}.safetensors"
+    if path.is_file():
+        cached = LabelEmbedding.load(path)
+        if cached.labels == list(labels):
+            return cached
+    log.info("embedding %d labels with the text model (cached in %s)", len(labels), path)
+    emb = text_embedding(list(labels), list(labels), batch_size=256)
+    emb.save(path, overwrite=True)
+    return emb
+
+
+def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str], spec: str):
+    """Vectors of ``labels`` in the run's label space, or a clear error when it has none."""
+    if run_embedding is None:
+        raise ValueError(
+            "this run's method uses no label embedding (softmax and its hierarchical peers "
+            "score only their training classes), so it cannot decode other labels"
+        )
+    if run_embedding.kind == "text":
+        return text_label_embedding(labels, spec).vectors
+    have = set(run_embedding.labels)
+    missing = [lab for lab in labels if lab not in have]
+    if missing:
+        raise ValueError(
+            f"the run's {run_embedding.kind} embedding has no vector for {len(missing)} of the "
+            f"{len(labels)} labels (e.g. {', '.join(missing[:3])}): it covers only "
+            f"{len(have)} labels. Open-vocabulary decoding needs text embeddings (train with "
+            "--method devise --embedding text) or an embedding file of all the labels "
+            "(`labelspace embed nouns`, then --embedding FILE)"
+        )
+    return run_embedding.subset(list(labels)).vectors
+
+
+def open_vocabulary(
+    run: Path,
+    spec: str = ALL_NOUNS,
+    *,
+    images: str = "unseen",
+    ks: Sequence[int] = HIT_KS,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Flat hit@k and hierarchical precision@k of a run's test images among ``spec``'s labels.
+
+    ``images``: ``unseen`` (the run's unseen classes; the zero-shot question) or ``all``.
+    """
+    from labelspace.decode import topk_labels
+    from labelspace.runs import load_run, test_set
+    from labelspace.training import eval_loader
+    from labelspace.zeroshot import resolve_unseen
+
+    if images not in ("unseen", "all"):
+        raise ValueError(f"images must be 'unseen' or 'all', got {images!r}")
+    prepared = load_run(Path(run))
+    config, space, module = prepared.config, prepared.space, prepared.module
+    if images == "unseen" and not config.unseen:
+        raise ValueError(
+            "this run has no unseen classes (train with --unseen); pass images='all' "
+            "(--images all) to decode every test image"
+        )
+    labels = label_set(spec)
+    vectors = candidate_vectors(space.embedding, labels, spec).float()
+    dataset = test_set(prepared)
+    if images == "unseen":
+        from labelspace.data.images import filter_classes
+
+        dataset = filter_classes(
+            dataset, resolve_unseen(config.unseen, space.classes, space.synsets)
+        )
+    geometry = module.method.geometry
+    k_max = max(ks)
+    tops, targets = [], []
+    done = 0
+    with torch.no_grad():
+        for batch, target in eval_loader(dataset, 512):
+            outputs = module.net(batch)
+            _, idx = topk_labels(outputs, vectors, geometry, k_max, curvature=space.curvature)
+            tops.append(idx)
+            targets.append(target)
+            done += len(target)
+            if on_progress is not None:
+                on_progress(done, len(dataset))
+    top = torch.cat(tops)
+    target = torch.cat(targets)
+    index = {lab: i for i, lab in enumerate(labels)}
+    candidates = set(labels)
+    truth = [space.synsets[int(t)] for t in target]
+    missing = sorted({t for t in truth if t not in index})
+    result: dict[str, Any] = {
+        "labels": spec,
+        "num_labels": len(labels),
+        "images": images,
+        "num_images": len(target),
+        "geometry": geometry,
+    }
+    if missing:
+        result["classes_outside_label_set"] = missing
+    truth_idx = torch.tensor([index.get(t, -1) for t in truth])
+    sets: dict[tuple[str, int], set[int]] = {}
+    for k in ks:
+        result[f"hit@{k}"] = (top[:, :k] == truth_idx[:, None]).any(1).double().mean().item()
+        precision = []
+        for row, t in zip(top[:, :k].tolist(), truth, strict=True):
+            if (t, k) not in sets:
+                sets[(t, k)] = {index[x] for x in correct_set(t, candidates, k)}
+            precision.append(len(sets[(t, k)].intersection(row)) / k)
+        result[f"hp@{k}"] = sum(precision) / len(precision)
+    result["examples"] = _examples(top, target, labels, space.classes)
+    return result
+
+
+def _examples(top, target, labels, classes, per_class: int = 1) -> list[dict[str, Any]]:
+    """The top-5 labels of the first image of each class, for the reader to judge."""
+    shown: dict[int, int] = {}
+    out = []
+    for row, t in zip(top.tolist(), target.tolist(), strict=True):
+        if shown.get(t, 0) >= per_class:
+            continue
+        shown[t] = shown.get(t, 0) + 1
+        out.append({"class": classes[t], "top5": [labels[i] for i in row[:5]]})
+    return out
+
+
+def hops_up(synset: str) -> dict[str, int]:
+    """Hop distance from ``synset`` to each of its ancestors (for inspection and tests)."""
+    parents, _ = _noun_graph()
+    dist = {synset: 0}
+    queue = deque([synset])
+    while queue:
+        node = queue.popleft()
+        for p in parents[node]:
+            if p not in dist:
+                dist[p] = dist[node] + 1
+                queue.append(p)
+    return dist
