@@ -142,8 +142,13 @@ def test_compare_over_seeds_reports_intervals_tests_and_every_analysis(tmp_path)
     html = (out / "report.html").read_text()
     embedded = base64.b64decode(html.split("data:image/png;base64,")[1].split('"')[0])
     assert embedded.startswith(b"\x89PNG")
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        run_comparison(["softmax"], TINY, out)
+    # a third seed later: the first two are reused, only seed 2 trains
+    mtime = (out / "seed-0" / "softmax" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    run_comparison(
+        ["softmax"], replace(TINY, train_limit=512, test_limit=200), out, seeds=3, progress=False
+    )
+    assert (out / "seed-2" / "softmax" / "metrics.json").is_file()
+    assert (out / "seed-0" / "softmax" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == mtime
 
 
 def test_zero_shot_comparison_reports_a_zero_shot_table(tmp_path):

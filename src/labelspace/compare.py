@@ -113,8 +113,8 @@ def run_comparison(
     out = Path(out)
     methods = parse_methods(methods)
     seed_values = seed_list(base.seed, seeds)
-    if out.exists() and (out / REPORT_FILE).exists() and not overwrite:
-        raise FileExistsError(f"{out} holds a comparison already; pass --overwrite to redo it")
+    # a rerun reuses finished runs, resumes interrupted ones and trains missing ones (new
+    # methods or seeds); the report is derived from the runs and is always rewritten
     out.mkdir(parents=True, exist_ok=True)
     ft_epochs = finetune_epochs or max(1, base.epochs // 2)
     done: set[Path] = set()
