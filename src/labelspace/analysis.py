@@ -47,6 +47,18 @@ class AnalysisConfig:
     feature_map: str = "tsne"  # tsne | pca
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        from labelspace.attacks import ATTACKS
+
+        if self.attack not in ATTACKS:
+            raise ValueError(f"unknown attack {self.attack!r}; use one of {', '.join(ATTACKS)}")
+        if self.feature_map not in ("tsne", "pca"):
+            raise ValueError(f"unknown feature map {self.feature_map!r}; use tsne or pca")
+        if not self.eps or any(not 0 <= e <= 1 for e in self.eps):
+            raise ValueError(f"attack budgets must lie in [0, 1] (pixel units), got {self.eps}")
+        if self.attack_steps < 1 or self.attack_images < 1 or self.feature_images < 10:
+            raise ValueError("need attack steps >= 1, attack images >= 1 and feature images >= 10")
+
 
 def fit_temperature(scores: torch.Tensor, targets: torch.Tensor) -> float:
     """The temperature T minimising the NLL of ``softmax(scores / T)`` (Guo et al. 2017).

@@ -320,6 +320,15 @@ def plot_disk(
 
 
 # --------------------------------------------------------------------------- image models
+AttackOpt = Annotated[str, typer.Option(help="pgd or fgsm.")]
+EpsOpt = Annotated[
+    str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
+]
+AttackImagesOpt = Annotated[int, typer.Option(help="Test images attacked per run.")]
+FeatureImagesOpt = Annotated[
+    int, typer.Option(help="Test images for silhouettes and the feature map.")
+]
+FeatureMapOpt = Annotated[str, typer.Option(help="tsne or pca.")]
 RunArg = Annotated[Path, typer.Argument(help="Run folder (config, checkpoints, metrics, report).")]
 DataOpt = Annotated[
     str,
@@ -550,15 +559,11 @@ def evaluate(
 @app.command()
 def analyze(
     run: RunArg,
-    attack: Annotated[str, typer.Option(help="pgd or fgsm.")] = "pgd",
-    eps: Annotated[
-        str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
-    ] = "0,1/255,2/255,4/255,8/255",
-    attack_images: Annotated[int, typer.Option(help="Test images attacked.")] = 500,
-    feature_images: Annotated[
-        int, typer.Option(help="Test images for silhouettes and the feature map.")
-    ] = 1000,
-    feature_map: Annotated[str, typer.Option(help="tsne or pca.")] = "tsne",
+    attack: AttackOpt = "pgd",
+    eps: EpsOpt = "0,1/255,2/255,4/255,8/255",
+    attack_images: AttackImagesOpt = 500,
+    feature_images: FeatureImagesOpt = 1000,
+    feature_map: FeatureMapOpt = "tsne",
 ) -> None:
     """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json)."""
     from labelspace.analysis import ANALYSIS_FILE, AnalysisConfig, analyze_run
@@ -729,15 +734,11 @@ def compare(
     analyze: Annotated[
         bool, typer.Option(help="Back-off, attacks and feature analyses of every run.")
     ] = True,
-    attack: Annotated[str, typer.Option(help="pgd or fgsm.")] = "pgd",
-    eps: Annotated[
-        str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
-    ] = "0,1/255,2/255,4/255,8/255",
-    attack_images: Annotated[int, typer.Option(help="Test images attacked per run.")] = 500,
-    feature_images: Annotated[
-        int, typer.Option(help="Test images for silhouettes and the feature map.")
-    ] = 1000,
-    feature_map: Annotated[str, typer.Option(help="tsne or pca.")] = "tsne",
+    attack: AttackOpt = "pgd",
+    eps: EpsOpt = "0,1/255,2/255,4/255,8/255",
+    attack_images: AttackImagesOpt = 500,
+    feature_images: FeatureImagesOpt = 1000,
+    feature_map: FeatureMapOpt = "tsne",
     overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
 ) -> None:
     """Train several methods with the same backbone, budget and seeds; analyse every run;
