@@ -497,8 +497,9 @@ def _analysis_note(analysis: dict[str, Any]) -> str:
         "each method's own probabilities where it has them (softmax, Poincaré's softmax over "
         "distances) and from softmax(scores / T) with T fitted on the validation split where "
         f"it has not (DeViSE, cosine). Attacks: {rob['attack'].upper()} ({rob['steps']} "
-        f"steps) on {rob['images']} test images, {rob['loss']}; ε=0 is the same images "
-        f"unattacked. Silhouette of the penultimate features of {rep['images']} test images, "
+        f"steps) on {rob['images']} test images (drawn per seed, the same for every method), "
+        f"{rob['loss']}; ε=0 is those images unattacked. Silhouette of the penultimate "
+        f"features of {rep['images']} test images, "
         "grouping classes whose LCA lies at most h levels up (h0: the classes themselves)."
     )
 
