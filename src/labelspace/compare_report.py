@@ -367,7 +367,9 @@ def build_report(
             seed_table(comparison, names, ZERO_SHOT_COLUMNS),
             "",
             "ZSL: unseen test images ranked against the unseen labels only. GZSL: every test "
-            "image against every label; H is the harmonic mean of seen and unseen accuracy.",
+            "image against every label; H is the harmonic mean of seen and unseen accuracy. "
+            "The table of methods by metrics above scores every test image, unseen classes "
+            "included, against every label.",
             "",
         ]
     figures: list[tuple[str, Path | None, str]] = [

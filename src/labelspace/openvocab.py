@@ -6,6 +6,7 @@ can name labels it never trained on, ranked among tens of thousands. Here a run'
 nouns under one synset (``mammal.n.01``), and scored two ways:
 
 - flat hit@k: the true class's synset is among the k best labels;
+  (images of classes outside the label set are left out and listed)
 - hierarchical precision@k (DeViSE): the share of the k labels that lie in the smallest
   neighbourhood of the true synset holding at least k labels, the neighbourhood growing one
   hop up WordNet at a time (all nouns below the ancestors within h hops).
@@ -189,9 +190,18 @@ def open_vocabulary(
         "num_images": len(target),
         "geometry": geometry,
     }
-    if missing:
+    if missing:  # their hit@k is 0 by construction and their neighbourhood is meaningless
         result["classes_outside_label_set"] = missing
-    truth_idx = torch.tensor([index.get(t, -1) for t in truth])
+        keep = torch.tensor([t in index for t in truth])
+        if not bool(keep.any()):
+            raise ValueError(
+                f"no test class lies in the label set {spec!r} ({', '.join(missing)} are "
+                "outside it); choose labels that contain the classes, e.g. 'nouns'"
+            )
+        top, target = top[keep], target[keep]
+        truth = [t for t in truth if t in index]
+        result["num_images"] = len(target)
+    truth_idx = torch.tensor([index[t] for t in truth])
     sets: dict[tuple[str, int], set[int]] = {}
     for k in ks:
         result[f"hit@{k}"] = (top[:, :k] == truth_idx[:, None]).any(1).double().mean().item()
