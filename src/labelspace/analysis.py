@@ -103,7 +103,7 @@ def _backoff(prepared: Prepared, scores: torch.Tensor, targets: torch.Tensor) ->
         "curve": curve.to_dict(),
         "auc": curve.auc,
     }
-    if prepared.module.probabilities(scores) is not None:  # CRM needs real probabilities
+    if temperature is None:  # CRM needs the method's own probabilities, not fitted ones
         reranked = crm_scores(probs, space.lca_height.to(probs.dtype))
         out["crm"] = summarize(reranked, targets, space.lca_height)
     return out

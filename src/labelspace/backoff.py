@@ -316,12 +316,9 @@ def crm_scores(class_probs: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- figure
 def _pyplot():
-    import matplotlib
+    from labelspace.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def plot_backoff_curves(

@@ -197,7 +197,7 @@ def write_report(
         out,
         results,
         space,
-        budget=_budget(out, methods, seeds),
+        budget=_budget(out, results, seeds),
         setup=_setup(command, seeds),
     )
     report = out / REPORT_FILE
@@ -224,19 +224,12 @@ def _setup(command: str | None, seeds: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def _budget(out: Path, methods: Sequence[str], seeds: Sequence[int]) -> str:
+def _budget(out: Path, results, seeds: Sequence[int]) -> str:
+    """One line per method: its training budget and mean training time over seeds."""
     rows: list[str] = []
-    for item in methods:
-        runs = [run_folder(out, item, seed, seeds) for seed in seeds]
-        cfg = read_config(runs[0])
-        seconds = [
-            json.loads((run / METRICS_FILE).read_text(encoding="utf-8")).get("train_seconds")
-            for run in runs
-        ]
-        seconds = [x for x in seconds if x is not None]
-        test_images = json.loads((runs[0] / METRICS_FILE).read_text(encoding="utf-8"))[
-            "test_images"
-        ]
+    for item, runs in results.items():
+        cfg = read_config(run_folder(out, item, seeds[0], seeds))
+        seconds = [r.metrics["train_seconds"] for r in runs if "train_seconds" in r.metrics]
         extra = f", fine-tuned from {Path(cfg.init_from).name}" if cfg.init_from else ""
         emb = ""
         if get_method(cfg.method).uses_embedding:
@@ -246,6 +239,6 @@ def _budget(out: Path, methods: Sequence[str], seeds: Sequence[int]) -> str:
         rows.append(
             f"- **{item}**: {cfg.backbone}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
             f"{cfg.optimizer} lr {cfg.lr}{emb}{extra}{unseen}; "
-            f"{mean_s:.0f} s training per run, {test_images} test images"
+            f"{mean_s:.0f} s training per run, {runs[0].metrics['test_images']} test images"
         )
     return "\n".join(rows)

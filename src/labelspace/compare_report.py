@@ -96,12 +96,9 @@ def hierarchy_order(hierarchy: Hierarchy) -> list[int]:
 
 
 def _pyplot():
-    import matplotlib
+    from labelspace.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _savefig(fig, path: Path) -> Path:

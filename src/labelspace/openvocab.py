@@ -20,7 +20,6 @@ A run whose embedding covers only its own hierarchy cannot decode other labels, 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -225,17 +224,3 @@ def _examples(top, target, labels, classes, per_class: int = 1) -> list[dict[str
         shown[t] = shown.get(t, 0) + 1
         out.append({"class": classes[t], "top5": [labels[i] for i in row[:5]]})
     return out
-
-
-def hops_up(synset: str) -> dict[str, int]:
-    """Hop distance from ``synset`` to each of its ancestors (for inspection and tests)."""
-    parents, _ = _noun_graph()
-    dist = {synset: 0}
-    queue = deque([synset])
-    while queue:
-        node = queue.popleft()
-        for p in parents[node]:
-            if p not in dist:
-                dist[p] = dist[node] + 1
-                queue.append(p)
-    return dist

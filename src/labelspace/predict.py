@@ -56,7 +56,7 @@ def backoff_answers(
     """
     from labelspace.analysis import read_analysis
     from labelspace.backoff import backoff_label
-    from labelspace.space import _readable
+    from labelspace.space import readable_name
 
     model = model or load_model(run)
     scores = _image_scores(model, images)
@@ -74,7 +74,7 @@ def backoff_answers(
     answers = {}
     for path, row in zip(images, probs, strict=True):
         node, confidence = backoff_label(row.double(), model.space.hierarchy, threshold)
-        answers[Path(path)] = (_readable(node), confidence, how)
+        answers[Path(path)] = (readable_name(node), confidence, how)
     return answers
 
 

@@ -53,11 +53,7 @@ def plot_poincare_disk(
     Labels go to the most general nodes first (closest to the origin), then to a spread of the
     rest, up to ``max_labels``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
@@ -96,6 +92,16 @@ def plot_poincare_disk(
     finally:
         plt.close(fig)
     return path
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig, path: str | Path) -> Path:

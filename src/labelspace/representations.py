@@ -10,7 +10,6 @@ coarse group show the same thing by eye.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,10 +17,9 @@ import numpy as np
 import torch
 
 from labelspace.hierarchy.graph import Hierarchy
+from labelspace.space import readable_name
 
 log = logging.getLogger(__name__)
-
-_SYNSET = re.compile(r"^(?P<lemma>.+)\.[a-z]\.\d+$")
 
 
 # ----------------------------------------------------------------------------- groups
@@ -220,13 +218,11 @@ def plot_feature_maps(
             raise ValueError(
                 f"map {name!r} has group ids outside [0, {len(group_names)}): one name per group"
             )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from labelspace.report import save_figure
+    from labelspace.report import pyplot, save_figure
+
+    plt = pyplot()
 
     g = len(group_names)
     cmap = plt.get_cmap("tab10" if g <= 10 else "tab20" if g <= 20 else "turbo")
@@ -261,11 +257,6 @@ def plot_feature_maps(
 
 
 # ----------------------------------------------------------------------------- names
-def _readable(node: str) -> str:
-    match = _SYNSET.match(node)
-    return (match.group("lemma") if match else node).replace("_", " ")
-
-
 def group_names(hierarchy: Hierarchy, lca_height: torch.Tensor, level: int) -> list[str]:
     """A name for each group of :func:`coarse_groups` at ``level``: the lemma of the LCA of
     its classes ("footwear" for ``footwear.n.02``). Names that would repeat keep the full node
@@ -283,5 +274,5 @@ def group_names(hierarchy: Hierarchy, lca_height: torch.Tensor, level: int) -> l
         for other in members[1:]:
             node = hierarchy.lca(node, other)
         nodes.append(node)
-    names = [_readable(n) for n in nodes]
+    names = [readable_name(n) for n in nodes]
     return [names[i] if names.count(names[i]) == 1 else nodes[i] for i in range(len(nodes))]

@@ -66,14 +66,14 @@ class LabelSpace:
 
     def path_to_root(self, target: int) -> list[str]:
         """Readable path of class ``target`` up the hierarchy ("sneaker < shoe < ...")."""
-        return [_readable(n) for n in self.hierarchy.path_to_root(self.synsets[target])]
+        return [readable_name(n) for n in self.hierarchy.path_to_root(self.synsets[target])]
 
     def save_embedding(self, folder: Path) -> None:
         if self.embedding is not None:
             self.embedding.save(folder / EMBEDDING_FILE, overwrite=True)
 
 
-def _readable(node: str) -> str:
+def readable_name(node: str) -> str:
     """``sneaker.n.01`` -> ``sneaker``; other node names unchanged."""
     parts = node.rsplit(".", 2)
     if len(parts) == 3 and parts[1] == "n" and parts[2].isdigit():
