@@ -36,6 +36,7 @@ def run_labelspace(graph, args) -> dict:
         batch_size=args.batch_size,
         lr=args.lr,
         negatives=args.negatives,
+        init=args.init,
         burnin_epochs=args.burnin,
         seed=args.seed,
     )
@@ -54,7 +55,12 @@ def run_labelspace(graph, args) -> dict:
 
     start = time.perf_counter()
     result = train_poincare(
-        graph.pairs, len(graph.labels), config, device=args.device, on_epoch=progress
+        graph.pairs,
+        len(graph.labels),
+        config,
+        parents=graph.hierarchy.parents,
+        device=args.device,
+        on_epoch=progress,
     )
     seconds = time.perf_counter() - start - eval_seconds[0]
     start = time.perf_counter()
@@ -97,7 +103,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.3)
-    parser.add_argument("--burnin", type=int, default=20)
+    parser.add_argument("--init", choices=["uniform", "hierarchy"], default="uniform")
+    parser.add_argument(
+        "--burnin", type=int, default=None, help="default: 20 (uniform start), 0 (hierarchy)"
+    )
     parser.add_argument("--negatives", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")

@@ -129,7 +129,18 @@ def test_unknown_kind_and_bad_config_write_nothing(tmp_path):
     assert run("embed", "cifar10", "--kind", "nope", "--out", str(out)).exit_code == 2
     bad = run("embed", "cifar10", "--dim", "0", "--out", str(out))
     assert bad.exit_code == 2 and "dim" in bad.output
+    bad = run("embed", "cifar10", "--init", "zeros", "--out", str(out))
+    assert bad.exit_code == 2 and "init" in bad.output
     assert files_in(tmp_path) == []
+
+
+def test_embed_from_the_hierarchy_start_records_it(tmp_path):
+    out = tmp_path / "c10.safetensors"
+    result = run("embed", "cifar10", "--init", "hierarchy", "--epochs", "20", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    config = LabelEmbedding.load(out).training["config"]
+    assert config["init"] == "hierarchy" and config["burnin_epochs"] == 0
+    assert LabelEmbedding.load(out).training["evaluation"]["reconstruction"]["map"] > 0.8
 
 
 def test_embedding_for_other_classes_is_a_clear_error(tmp_path):

@@ -11,6 +11,7 @@ from labelspace.embeddings.poincare import (
     PoincareConfig,
     _euclidean_step,
     _poincare_step,
+    hierarchy_layout,
     train_poincare,
 )
 from labelspace.geometry import distance
@@ -114,6 +115,52 @@ def test_mammals_embed_well_and_beat_euclidean(mammals):
     root = mammals.hierarchy.index["mammal.n.01"]
     leaves = torch.from_numpy(mammals.hierarchy.class_indices)
     assert norms[root] < norms[leaves].median()
+
+
+def test_hierarchy_layout_follows_depth_and_parents(mammals):
+    h = mammals.hierarchy
+    cfg = PoincareConfig(dim=5, init="hierarchy")
+    layout = hierarchy_layout(h.parents, cfg)
+    assert torch.equal(layout, hierarchy_layout(h.parents, cfg))  # seeded
+    assert not torch.equal(layout, hierarchy_layout(h.parents, PoincareConfig(dim=5, seed=1)))
+    norms = layout.norm(dim=1)
+    assert float(norms[h.index["mammal.n.01"]]) == 0.0
+    assert float(norms.max()) < 1.0
+    radius = 2 * torch.atanh(norms)
+    depth = torch.from_numpy(h.depth).double()
+    assert torch.allclose(radius, cfg.init_step * depth, atol=1e-6)  # mammals are not capped
+    # a node points nearer to its parent than to a node of another subtree
+    unit = layout / norms.clamp_min(1e-12)[:, None]
+    child, parent = torch.from_numpy(h.edges()).T
+    other = torch.from_numpy(np.random.default_rng(0).permutation(len(h.nodes)))[child]
+    to_parent = (unit[child] * unit[parent]).sum(1)
+    to_other = (unit[child] * unit[other]).sum(1)
+    assert float(to_parent.mean()) > float(to_other.mean()) + 0.3
+    # before any training the layout already ranks ancestors far better than a random start
+    start = reconstruction(layout, mammals.pairs)
+    uniform = reconstruction(torch.rand(len(h.nodes), 5) * 2e-3 - 1e-3, mammals.pairs)
+    assert start.map > uniform.map + 0.2, (start, uniform)
+
+
+def test_layout_caps_depth_inside_the_ball():
+    chain = [[]] + [[i] for i in range(40)]  # a path 40 levels deep
+    layout = hierarchy_layout(chain, PoincareConfig(dim=3))
+    assert torch.isfinite(layout).all()
+    assert float(layout.norm(dim=1).max()) < 1.0 - 1e-5
+
+
+def test_hierarchy_start_needs_parents_and_refuses_cycles():
+    pairs = np.array([(1, 0), (2, 1), (2, 0)])
+    cfg = PoincareConfig(dim=2, epochs=1, init="hierarchy")
+    assert cfg.burnin_epochs == 0 and PoincareConfig().burnin_epochs == 20
+    with pytest.raises(ValueError, match="parents"):
+        train_poincare(pairs, 3, cfg)
+    with pytest.raises(ValueError, match="cycle"):
+        train_poincare(pairs, 3, cfg, parents=[[2], [0], [1]])
+    with pytest.raises(ValueError, match="init"):
+        train_poincare(pairs, 3, PoincareConfig(init="random"))
+    result = train_poincare(pairs, 3, cfg, parents=[[], [0], [1]])
+    assert torch.isfinite(result.vectors).all()
 
 
 def test_neighbour_test_both_layouts_agree(monkeypatch):

@@ -178,7 +178,21 @@ def embed(
     batch_size: int = 128,
     lr: float = 0.3,
     negatives: int = 50,
-    burnin: Annotated[int, typer.Option(help="Burn-in epochs at lr x burnin-lr-factor.")] = 20,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="Where training starts: 'uniform' (tiny random points and a burn-in, the "
+            "paper's start) or 'hierarchy' (points laid out by depth and parent direction; "
+            "much faster on large hierarchies such as all nouns)."
+        ),
+    ] = "uniform",
+    burnin: Annotated[
+        int | None,
+        typer.Option(
+            help="Burn-in epochs at lr x burnin-lr-factor (default: 20 with --init uniform, "
+            "0 with --init hierarchy)."
+        ),
+    ] = None,
     burnin_lr_factor: float = 0.1,
     dtype: str = "float32",
     seed: int = 0,
@@ -217,6 +231,7 @@ def embed(
         negatives=negatives,
         batch_size=batch_size,
         lr=lr,
+        init=init,
         burnin_epochs=burnin,
         burnin_lr_factor=burnin_lr_factor,
         dtype=dtype,
@@ -232,6 +247,12 @@ def embed(
                 graph.pairs, graph.hierarchy.edges(), holdout, seed
             )
             train_graph = replace(graph, pairs=train_pairs)
+        if kind in ("poincare", "euclidean") and init == "uniform" and len(graph.pairs) > 100_000:
+            console.print(
+                f"note: {len(graph.pairs):,} closure pairs; from a uniform start this takes "
+                "hundreds of epochs. --init hierarchy starts from the hierarchy's layout and "
+                "needs far fewer (see the README's benchmarks)."
+            )
         start = time.perf_counter()
         with _progress() as progress:
             task = progress.add_task(

@@ -35,7 +35,14 @@ def build_embedding(
     labels, synsets = graph.labels, graph.synsets
     if kind in ("poincare", "euclidean"):
         cfg = replace(config, manifold=kind)
-        result = train_poincare(graph.pairs, len(labels), cfg, device=device, on_epoch=on_epoch)
+        result = train_poincare(
+            graph.pairs,
+            len(labels),
+            cfg,
+            parents=graph.hierarchy.parents,
+            device=device,
+            on_epoch=on_epoch,
+        )
         return LabelEmbedding(
             labels=labels,
             vectors=result.vectors,
