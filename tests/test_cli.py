@@ -138,9 +138,9 @@ def test_embed_from_the_hierarchy_start_records_it(tmp_path):
     out = tmp_path / "c10.safetensors"
     result = run("embed", "cifar10", "--init", "hierarchy", "--epochs", "20", "--out", str(out))
     assert result.exit_code == 0, result.output
-    config = LabelEmbedding.load(out).training["config"]
-    assert config["init"] == "hierarchy" and config["burnin_epochs"] == 0
-    assert LabelEmbedding.load(out).training["evaluation"]["reconstruction"]["map"] > 0.8
+    training = LabelEmbedding.load(out).training
+    assert training["config"]["init"] == "hierarchy" and training["config"]["burnin_epochs"] == 0
+    assert training["evaluation"]["reconstruction"]["map"] > 0.8
 
 
 def test_embedding_for_other_classes_is_a_clear_error(tmp_path):
