@@ -37,6 +37,7 @@ def run_labelspace(graph, args) -> dict:
         lr=args.lr,
         negatives=args.negatives,
         init=args.init,
+        init_link_gap=None if args.init_link_gap == "none" else float(args.init_link_gap),
         burnin_epochs=args.burnin,
         seed=args.seed,
     )
@@ -104,6 +105,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.3)
     parser.add_argument("--init", choices=["uniform", "hierarchy"], default="uniform")
+    parser.add_argument(
+        "--init-link-gap",
+        default="2.0",
+        help="hierarchy start: how close the parents of a shared child are drawn ('none': not)",
+    )
     parser.add_argument(
         "--burnin", type=int, default=None, help="default: 20 (uniform start), 0 (hierarchy)"
     )

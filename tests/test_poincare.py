@@ -12,6 +12,7 @@ from labelspace.embeddings.poincare import (
     _euclidean_step,
     _poincare_step,
     hierarchy_layout,
+    link_partners,
     train_poincare,
 )
 from labelspace.geometry import distance
@@ -140,6 +141,47 @@ def test_hierarchy_layout_follows_depth_and_parents(mammals):
     start = reconstruction(layout, mammals.pairs)
     uniform = reconstruction(torch.rand(len(h.nodes), 5) * 2e-3 - 1e-3, mammals.pairs)
     assert start.map > uniform.map + 0.2, (start, uniform)
+
+
+def _two_chains_joined(length: int = 6) -> list[list[int]]:
+    """Root 0, chains 1..L and L+1..2L below it, and one node that is a child of both ends."""
+    a = list(range(1, length + 1))
+    b = list(range(length + 1, 2 * length + 1))
+    parents: list[list[int]] = [[]]
+    parents += [[0]] + [[x] for x in a[:-1]]
+    parents += [[0]] + [[x] for x in b[:-1]]
+    parents.append([a[-1], b[-1]])
+    return parents
+
+
+def test_link_partners_pair_the_paths_above_a_shared_child():
+    parents = _two_chains_joined(3)  # chains 1-2-3 and 4-5-6, node 7 below 3 and 6
+    depth = np.array([0, 1, 2, 3, 1, 2, 3, 4])
+    partners = link_partners(parents, depth)
+    assert partners == {3: {6}, 6: {3}, 2: {5}, 5: {2}, 1: {4}, 4: {1}}
+    assert link_partners([[], [0], [0], [1]], np.array([0, 1, 1, 2])) == {}  # a tree
+
+
+def test_layout_draws_the_parents_of_a_shared_child_together():
+    parents = _two_chains_joined(6)
+    a_end, b_end, child = 6, 12, 13
+
+    def angles(gap: float | None) -> tuple[float, float]:
+        between, to_child = [], []
+        for seed in range(20):
+            cfg = PoincareConfig(dim=10, seed=seed, init="hierarchy", init_link_gap=gap)
+            unit = torch.nn.functional.normalize(hierarchy_layout(parents, cfg), dim=1)
+            between.append(float(unit[a_end] @ unit[b_end]))
+            to_child.append(float(min(unit[child] @ unit[a_end], unit[child] @ unit[b_end])))
+        return float(np.mean(between)), float(np.mean(to_child))
+
+    free_between, free_child = angles(None)
+    drawn_between, drawn_child = angles(2.0)
+    assert free_between < 0.3  # without the pull the two chains point anywhere
+    assert drawn_between > 0.6  # with it, their ends point alike (cosine, mean over seeds)
+    assert drawn_child > 0.85 > free_child  # and the shared child is nearer both parents
+    with pytest.raises(ValueError, match="init_link_gap"):
+        PoincareConfig(init_link_gap=0.0).validate()
 
 
 def test_layout_caps_depth_inside_the_ball():
