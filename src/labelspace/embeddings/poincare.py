@@ -54,7 +54,7 @@ class PoincareConfig:
     init_step: float = 1.0  # hierarchy start: hyperbolic radius added per level of depth
     init_spread: float = 2.0  # hierarchy start: direction noise at the root ...
     init_decay: float = 0.65  # ... multiplied by this per level of depth
-    init_link_gap: float | None = 2.0  # hierarchy start: see link_partners; None: no pull
+    init_link_gap: float | None = 2.0  # hierarchy start: see hierarchy_layout; None: no pull
     manifold: str = "poincare"
     dtype: str = "float32"
     seed: int = 0
@@ -162,9 +162,9 @@ def hierarchy_layout(
         near = [j for j in partners.get(i, ()) if placed[j]]
         if near:
             pull = direction[near].mean(0) - base
-            gap = float(np.linalg.norm(pull))
-            if gap > scale:
-                base = base + pull * min(gap - config.init_link_gap * scale, scale) / gap
+            apart = float(np.linalg.norm(pull))
+            if apart > scale:
+                base = base + pull * min(apart - config.init_link_gap * scale, scale) / apart
         v = base + scale * noise[i]
         direction[i] = v / max(np.linalg.norm(v), 1e-12)
         placed[i] = True
