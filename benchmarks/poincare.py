@@ -39,6 +39,7 @@ def run_labelspace(graph, args) -> dict:
         init=args.init,
         init_link_gap=None if args.init_link_gap == "none" else float(args.init_link_gap),
         burnin_epochs=args.burnin,
+        direction_lr=args.direction_lr,
         seed=args.seed,
     )
     eval_seconds = [0.0]
@@ -112,6 +113,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--burnin", type=int, default=None, help="default: 20 (uniform start), 0 (hierarchy)"
+    )
+    parser.add_argument(
+        "--direction-lr",
+        type=float,
+        default=None,
+        help="direction steps of far points; default: 0.01 (hierarchy start), 0 (uniform)",
     )
     parser.add_argument("--negatives", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)

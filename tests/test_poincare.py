@@ -11,6 +11,7 @@ from labelspace.embeddings.poincare import (
     PoincareConfig,
     _euclidean_step,
     _poincare_step,
+    _polar_step,
     hierarchy_layout,
     link_partners,
     train_poincare,
@@ -221,3 +222,63 @@ def test_neighbour_test_both_layouts_agree(monkeypatch):
     searched = poincare._NeighbourTest(pairs, 5)
     assert searched.table is None
     assert torch.equal(searched(u, w), expected)
+
+
+def _polar(x: torch.Tensor, grad: torch.Tensor, rows: list[int], direction_lr: float = 0.01):
+    table = x.clone()
+    buffer = torch.zeros_like(table)
+    _polar_step(table, torch.tensor(rows), grad, buffer, 0.3, direction_lr)
+    assert not buffer.any()  # left zero for the next batch
+    return table
+
+
+def test_polar_step_turns_far_points_and_keeps_their_radius():
+    x = torch.tensor([[0.0, 0.0, 0.0], [0.99, 0.0, 0.0], [0.0, 0.999, 0.0]], dtype=torch.float64)
+    sideways = torch.tensor([[0.0, 2.0, 0.0], [0.0, 0.0, -1.0]], dtype=torch.float64)
+    new = _polar(x, sideways, [1, 2])
+    assert torch.allclose(new.norm(dim=1), x.norm(dim=1))  # a sideways pull changes no radius
+    angle = torch.acos(
+        (
+            torch.nn.functional.normalize(new, dim=1)
+            * x
+            / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        )
+        .sum(1)
+        .clamp(-1, 1)
+    )
+    assert math.isclose(float(angle[1]), math.atan(0.02), rel_tol=1e-6)  # step 0.01 x 2
+    assert float(new[1, 1]) < 0 and float(new[2, 2]) > 0  # against the gradient
+    # a Riemannian step would have turned them by a factor (1 - |x|²)² / 4 less
+    riemann = x[1:] - 0.3 * ((1 - x[1:].pow(2).sum(1, keepdim=True)) / 2).pow(2) * sideways
+    riemann_angle = torch.atan2(riemann[:, 1:].abs().sum(1), riemann[:, :1].abs().sum(1))
+    assert float(riemann_angle[0]) < float(angle[1]) / 100
+    # huge gradients turn by at most atan(DIRECTION_CLIP)
+    new = _polar(x, torch.tensor([[0.0, 1e6, 0.0]], dtype=torch.float64), [1])
+    assert math.isclose(
+        math.atan2(-float(new[1, 1]), float(new[1, 0])), math.atan(0.05), rel_tol=1e-6
+    )
+
+
+def test_polar_step_is_riemannian_along_the_radius_and_near_the_origin():
+    x = torch.tensor([[0.1, 0.2, 0.0], [0.0, 0.0, 0.95]], dtype=torch.float64)
+    grad = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.0, -40.0]], dtype=torch.float64)
+    new = _polar(x, grad, [0, 1])
+    riemann = x - 0.3 * ((1 - x.pow(2).sum(1, keepdim=True)) / 2).pow(2) * grad
+    assert torch.allclose(new, riemann)
+    # a row named twice moves once, by the sum of its gradients
+    twice = _polar(x, torch.cat([grad[1:] / 4, grad[1:] * 3 / 4]), [1, 1])
+    assert torch.allclose(twice, riemann.index_copy(0, torch.tensor([0]), x[:1]))
+
+
+def test_direction_steps_default_on_from_the_layout_only(mammals):
+    assert PoincareConfig(init="hierarchy").direction_lr == 0.01
+    assert PoincareConfig().direction_lr == 0.0
+    with pytest.raises(ValueError, match="direction_lr"):
+        PoincareConfig(direction_lr=-1.0).validate()
+    h = mammals.hierarchy
+    losses = {}
+    for lr in (0.0, 0.01):
+        cfg = PoincareConfig(dim=5, epochs=15, init="hierarchy", direction_lr=lr)
+        result = train_poincare(mammals.pairs, len(mammals.labels), cfg, parents=h.parents)
+        losses[lr] = result.final_loss
+    assert losses[0.01] < losses[0.0] * 0.9, losses

@@ -194,6 +194,14 @@ def embed(
         ),
     ] = None,
     burnin_lr_factor: float = 0.1,
+    direction_lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Step size for turning directions of points far from the origin, which "
+            "Riemannian SGD barely turns (default: 0.01 with --init hierarchy, 0: off, with "
+            "--init uniform)."
+        ),
+    ] = None,
     dtype: str = "float32",
     seed: int = 0,
     device: str = "cpu",
@@ -234,6 +242,7 @@ def embed(
         init=init,
         burnin_epochs=burnin,
         burnin_lr_factor=burnin_lr_factor,
+        direction_lr=direction_lr,
         dtype=dtype,
         seed=seed,
     )

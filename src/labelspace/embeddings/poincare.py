@@ -55,6 +55,7 @@ class PoincareConfig:
     init_spread: float = 2.0  # hierarchy start: direction noise at the root ...
     init_decay: float = 0.65  # ... multiplied by this per level of depth
     init_link_gap: float | None = 2.0  # hierarchy start: see hierarchy_layout; None: no pull
+    direction_lr: float | None = None  # see _polar_step; None: 0.01 from the layout, else 0
     manifold: str = "poincare"
     dtype: str = "float32"
     seed: int = 0
@@ -62,6 +63,8 @@ class PoincareConfig:
     def __post_init__(self) -> None:
         if self.burnin_epochs is None:
             self.burnin_epochs = 20 if self.init == "uniform" else 0
+        if self.direction_lr is None:
+            self.direction_lr = 0.01 if self.init == "hierarchy" else 0.0
 
     def validate(self) -> None:
         if self.manifold not in ("poincare", "euclidean"):
@@ -79,6 +82,8 @@ class PoincareConfig:
             raise ValueError("init_step and init_spread must be > 0 and init_decay in (0, 1]")
         if self.init_link_gap is not None and self.init_link_gap <= 0:
             raise ValueError(f"init_link_gap must be > 0 or None, got {self.init_link_gap}")
+        if self.direction_lr < 0:
+            raise ValueError(f"direction_lr must be >= 0, got {self.direction_lr}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
@@ -262,6 +267,49 @@ def _euclidean_step(
     return loss, unit.sum(1), -unit, x, y
 
 
+# _polar_step: the longest tangent step of a direction per batch (a turn of atan(0.05) rad),
+# and the Euclidean norm (hyperbolic radius 1.1) below which points keep the Riemannian step
+DIRECTION_CLIP = 0.05
+POLAR_MIN_NORM = 0.5
+
+
+def _polar_step(
+    table: torch.Tensor,
+    rows: torch.Tensor,
+    grad: torch.Tensor,
+    buffer: torch.Tensor,
+    lr: float,
+    direction_lr: float,
+) -> None:
+    """Update ``rows`` of the ball: a Riemannian step for the radius, a plain one for the direction.
+
+    At hyperbolic radius r, turning a point by an angle t moves it about sinh(r)·t, so Riemannian
+    SGD turns far points by a factor ~e^-r less than it moves them outward: the directions a
+    start gives stay frozen (on all nouns, the median angle between the parents of a shared child
+    was 13.7° before training and 13.8° after 24 epochs). Here the radius takes the Riemannian
+    step and the direction a step of ``direction_lr`` times the gradient's tangential part on the
+    unit sphere, at most ``DIRECTION_CLIP`` long per batch. Points near the origin, where
+    Riemannian SGD turns them easily and a direction may be undefined, keep the Riemannian step.
+    ``grad`` holds the Euclidean gradient of each entry of ``rows`` (repeats allowed);
+    ``buffer`` is a zero table of the same shape, used to sum repeats and left zero.
+    """
+    buffer.index_add_(0, rows, grad)
+    g = buffer[rows]
+    buffer.index_fill_(0, rows, 0.0)
+    x = table[rows]
+    norm = x.norm(dim=-1, keepdim=True)
+    metric = ((1.0 - norm.pow(2)) / 2.0).pow(2)  # riemannian_scale, from the norm at hand
+    unit = x / norm.clamp_min(1e-12)
+    g_radial = (g * unit).sum(-1, keepdim=True)
+    turn = direction_lr * (g - g_radial * unit)
+    turn = turn * (DIRECTION_CLIP / turn.norm(dim=-1, keepdim=True).clamp_min(DIRECTION_CLIP))
+    direction = torch.nn.functional.normalize(unit - turn, dim=-1)
+    polar = (norm - lr * metric * g_radial) * direction
+    new = torch.where(norm > POLAR_MIN_NORM, polar, x - lr * metric * g)
+    # repeated rows get the same value, so the order of the writes does not matter
+    table.index_copy_(0, rows, project(new))
+
+
 @dataclass
 class TrainResult:
     """The trained table and a record of how it was trained."""
@@ -328,6 +376,8 @@ def train_poincare(
     table = table.to(dtype=dtype, device=device)
     poincare = config.manifold == "poincare"
     step = _poincare_step if poincare else _euclidean_step
+    polar = poincare and config.direction_lr > 0
+    buffer = torch.zeros_like(table) if polar else None
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     loss_epoch = float("nan")
@@ -353,12 +403,16 @@ def train_poincare(
             u_d, cand_d, invalid_d = u.to(device), cand.to(device), invalid.to(device)
             loss, gx, gy, x, y = step(table, u_d, cand_d, invalid_d)
             loss_total += float(loss)
+            rows = torch.cat([u_d, cand_d.reshape(-1)])
+            if polar:
+                grads = torch.cat([gx, gy.reshape(-1, config.dim)])
+                _polar_step(table, rows, grads, buffer, lr, config.direction_lr)
+                continue
             if poincare:  # Riemannian gradient: Euclidean one times ((1 - |x|²) / 2)²
                 gx = gx * riemannian_scale(x)
                 gy = gy * riemannian_scale(y)
             # one scatter for the whole batch (index_add_ with alpha= is several times slower
             # on CPU than scaling first), then the touched rows are projected into the ball
-            rows = torch.cat([u_d, cand_d.reshape(-1)])
             table.index_add_(0, rows, torch.cat([gx, gy.reshape(-1, config.dim)]).mul_(-lr))
             if poincare:
                 table.index_copy_(0, rows, project(table[rows]))
