@@ -131,6 +131,8 @@ def test_unknown_kind_and_bad_config_write_nothing(tmp_path):
     assert bad.exit_code == 2 and "dim" in bad.output
     bad = run("embed", "cifar10", "--init", "zeros", "--out", str(out))
     assert bad.exit_code == 2 and "init" in bad.output
+    bad = run("embed", "cifar10", "--direction-lr", "-1", "--out", str(out))
+    assert bad.exit_code == 2 and "direction_lr" in bad.output
     assert files_in(tmp_path) == []
 
 
@@ -140,6 +142,7 @@ def test_embed_from_the_hierarchy_start_records_it(tmp_path):
     assert result.exit_code == 0, result.output
     training = LabelEmbedding.load(out).training
     assert training["config"]["init"] == "hierarchy" and training["config"]["burnin_epochs"] == 0
+    assert training["config"]["direction_lr"] == 0.01
     assert training["evaluation"]["reconstruction"]["map"] > 0.8
 
 
