@@ -133,6 +133,10 @@ def test_unknown_kind_and_bad_config_write_nothing(tmp_path):
     assert bad.exit_code == 2 and "init" in bad.output
     bad = run("embed", "cifar10", "--direction-lr", "-1", "--out", str(out))
     assert bad.exit_code == 2 and "direction_lr" in bad.output
+    bad = run(
+        "embed", "cifar10", "--kind", "euclidean", "--direction-lr", "0.01", "--out", str(out)
+    )
+    assert bad.exit_code == 2 and "Poincaré ball" in bad.output
     assert files_in(tmp_path) == []
 
 
@@ -143,6 +147,21 @@ def test_embed_from_the_hierarchy_start_records_it(tmp_path):
     training = LabelEmbedding.load(out).training
     assert training["config"]["init"] == "hierarchy" and training["config"]["burnin_epochs"] == 0
     assert training["config"]["direction_lr"] == 0.01
+    flat = tmp_path / "flat.safetensors"
+    result = run(
+        "embed",
+        "cifar10",
+        "--kind",
+        "euclidean",
+        "--init",
+        "hierarchy",
+        "--epochs",
+        "2",
+        "--out",
+        str(flat),
+    )
+    assert result.exit_code == 0, result.output
+    assert LabelEmbedding.load(flat).training["config"]["direction_lr"] == 0.0
     assert training["evaluation"]["reconstruction"]["map"] > 0.8
 
 

@@ -273,8 +273,11 @@ def test_polar_step_is_riemannian_along_the_radius_and_near_the_origin():
 def test_direction_steps_default_on_from_the_layout_only(mammals):
     assert PoincareConfig(init="hierarchy").direction_lr == 0.01
     assert PoincareConfig().direction_lr == 0.0
+    assert PoincareConfig(init="hierarchy", manifold="euclidean").direction_lr == 0.0
     with pytest.raises(ValueError, match="direction_lr"):
         PoincareConfig(direction_lr=-1.0).validate()
+    with pytest.raises(ValueError, match="Poincaré ball only"):
+        PoincareConfig(manifold="euclidean", direction_lr=0.01).validate()
     h = mammals.hierarchy
     losses = {}
     for lr in (0.0, 0.01):

@@ -233,6 +233,8 @@ def embed(
         raise _fail(f"{plot} exists; pass --overwrite to replace it")
     if plot is not None and kind != "poincare":
         raise _fail("--plot draws the Poincaré disk; it needs --kind poincare")
+    if direction_lr and kind != "poincare":
+        raise _fail("--direction-lr turns points of the Poincaré ball; it needs --kind poincare")
     config = PoincareConfig(
         dim=dim,
         epochs=epochs,

@@ -34,7 +34,9 @@ def build_embedding(
     config = config or PoincareConfig()
     labels, synsets = graph.labels, graph.synsets
     if kind in ("poincare", "euclidean"):
-        cfg = replace(config, manifold=kind)
+        # direction steps are a Poincaré-ball optimiser; the flat baseline takes plain SGD
+        direction_lr = config.direction_lr if kind == "poincare" else 0.0
+        cfg = replace(config, manifold=kind, direction_lr=direction_lr)
         result = train_poincare(
             graph.pairs,
             len(labels),

@@ -57,7 +57,7 @@ class PoincareConfig:
     init_spread: float = 2.0  # hierarchy start: direction noise at the root ...
     init_decay: float = 0.65  # ... multiplied by this per level of depth
     init_link_gap: float | None = 2.0  # hierarchy start: see hierarchy_layout; None: no pull
-    direction_lr: float | None = None  # see _polar_step; None: 0.01 from the layout, else 0
+    direction_lr: float | None = None  # see _polar_step; None: 0.01 from the layout on the ball
     manifold: str = "poincare"
     dtype: str = "float32"
     seed: int = 0
@@ -66,7 +66,8 @@ class PoincareConfig:
         if self.burnin_epochs is None:
             self.burnin_epochs = 20 if self.init == "uniform" else 0
         if self.direction_lr is None:
-            self.direction_lr = 0.01 if self.init == "hierarchy" else 0.0
+            on_ball = self.init == "hierarchy" and self.manifold == "poincare"
+            self.direction_lr = 0.01 if on_ball else 0.0
 
     def validate(self) -> None:
         if self.manifold not in ("poincare", "euclidean"):
@@ -86,6 +87,8 @@ class PoincareConfig:
             raise ValueError(f"init_link_gap must be > 0 or None, got {self.init_link_gap}")
         if self.direction_lr < 0:
             raise ValueError(f"direction_lr must be >= 0, got {self.direction_lr}")
+        if self.direction_lr > 0 and self.manifold != "poincare":
+            raise ValueError("direction_lr applies to the Poincaré ball only; set it to 0")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
