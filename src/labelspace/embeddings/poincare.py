@@ -303,7 +303,7 @@ def _polar_step(
     buffer.index_fill_(0, rows, 0.0)
     x = table[rows]
     norm = x.norm(dim=-1, keepdim=True)
-    metric = ((1.0 - norm.pow(2)) / 2.0).pow(2)  # riemannian_scale, from the norm at hand
+    metric = riemannian_scale(x)
     unit = x / norm.clamp_min(1e-12)
     g_radial = (g * unit).sum(-1, keepdim=True)
     turn = direction_lr * (g - g_radial * unit)
