@@ -5,7 +5,7 @@ most 5% images/s against plain cross-entropy, decoding against all 82,115 WordNe
 included. Three things are measured in one process:
 
 1. Training step (images/s): forward, loss, backward and an AdamW step over the model and
-   loss parameters, for every method of ``labelspace.methods.METHODS``, each with its default
+   loss parameters, for every method of ``labelspace.models.methods.METHODS``, each with its default
    label embedding (poincare, text, sphere), the same backbone and the same batch.
 2. Evaluation (images/s): forward + ``class_scores`` + argmax, per method.
 3. Decoding against 82,115 labels (images/s): ``topk_labels(outputs, table, geometry, k=5)``
@@ -53,9 +53,11 @@ from torch import nn
 
 from labelspace.data import load_dataset
 from labelspace.data.transforms import Normalize
-from labelspace.decode import topk_labels
-from labelspace.geometry import expmap0
-from labelspace.methods import (
+from labelspace.embeddings.geometry import expmap0
+from labelspace.embeddings.space import LabelSpace, build_label_space
+from labelspace.models import create_backbone
+from labelspace.models.decode import topk_labels
+from labelspace.models.methods import (
     METHODS,
     Method,
     MethodOptions,
@@ -64,9 +66,7 @@ from labelspace.methods import (
     class_scores,
     get_method,
 )
-from labelspace.models import create_backbone
-from labelspace.space import LabelSpace, build_label_space
-from labelspace.training import LabelSpaceNet, OptimConfig
+from labelspace.training.module import LabelSpaceNet, OptimConfig
 
 NUM_NOUNS = 82_115  # WordNet 3.0 noun synsets: the label set of open-vocabulary decoding
 BASELINE = "softmax"

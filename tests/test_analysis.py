@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from labelspace.analysis import ANALYSIS_FILE, AnalysisConfig, analyze_run, fit_temperature
+from labelspace.analysis.analyze import ANALYSIS_FILE, AnalysisConfig, analyze_run, fit_temperature
+from labelspace.analysis.openvocab import correct_set, label_set, open_vocabulary
+from labelspace.analysis.predict import backoff_answers
 from labelspace.cli import app
-from labelspace.compare import REPORT_FILE, run_comparison
-from labelspace.openvocab import correct_set, label_set, open_vocabulary
-from labelspace.predict import backoff_answers
-from labelspace.runs import TrainConfig, read_predictions, train
+from labelspace.experiments.compare import REPORT_FILE, run_comparison
+from labelspace.training.runs import TrainConfig, read_predictions, train
 
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=300, embedding_dim=5)
 QUICK = AnalysisConfig(eps=(0.0, 8 / 255), attack_images=64, feature_images=200, feature_map="pca")

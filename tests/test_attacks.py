@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from labelspace.attacks import ATTACKS, attack, attack_dataset, fgsm, pgd
+from labelspace.analysis.attacks import ATTACKS, attack, attack_dataset, fgsm, pgd
 
 # forward(x) = x.flatten(1) @ W on 1x1x2x2 images; loss = -(score of the target class), so the
 # gradient wrt the pixels is -W[:, target]. For target 0 that is [-1, 2, -3, 0]: sign

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from labelspace.backoff import (
+from labelspace.analysis.backoff import (
     BackoffCurve,
     backoff_curve,
     backoff_label,

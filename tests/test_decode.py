@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from labelspace.decode import GEOMETRIES, label_scores, scores_to_probs, topk_labels
-from labelspace.geometry import expmap0, pairwise_distance
+from labelspace.embeddings.geometry import expmap0, pairwise_distance
+from labelspace.models.decode import GEOMETRIES, label_scores, scores_to_probs, topk_labels
 
 
 def make_data(geometry: str, n: int = 7, c: int = 50, d: int = 6, seed: int = 0):

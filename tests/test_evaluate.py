@@ -10,7 +10,7 @@ from labelspace.embeddings.evaluate import (
     reconstruction,
     split_for_link_prediction,
 )
-from labelspace.geometry import distance
+from labelspace.embeddings.geometry import distance
 
 
 def brute_force(x: torch.Tensor, pairs: np.ndarray) -> tuple[float, float]:

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelspace.geometry import (
+from labelspace.embeddings.geometry import (
     BOUNDARY_EPS,
     distance,
     expmap0,

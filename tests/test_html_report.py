@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from labelspace import html_report
-from labelspace.html_report import first_heading, markdown_to_html, write_html_report
+from labelspace.reporting import html as html_report
+from labelspace.reporting.html import first_heading, markdown_to_html, write_html_report
 
 REPORT_MD = """\
 # a < b
@@ -45,7 +45,7 @@ def _data_uris(page: str) -> list[str]:
 
 
 def test_write_html_report(report_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="labelspace.html_report"):
+    with caplog.at_level(logging.WARNING, logger="labelspace.reporting.html"):
         out = write_html_report(report_dir / "report.md")
     assert out == report_dir / "report.html"
     page = out.read_text(encoding="utf-8")

@@ -9,7 +9,8 @@ from torch.nn import functional as F
 
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.hierarchy.sources import load_source
-from labelspace.losses import (
+from labelspace.models import HyperbolicHead
+from labelspace.models.losses import (
     LOSSES,
     CosineCrossEntropyLoss,
     CosineLoss,
@@ -20,7 +21,6 @@ from labelspace.losses import (
     PoincareLoss,
     SoftLabelLoss,
 )
-from labelspace.models import HyperbolicHead
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from labelspace.metrics import (
+from labelspace.metrics.hierarchical import (
     coarse_accuracy,
     expected_calibration_error,
     hdist_at_k,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from labelspace.geometry import max_norm
+from labelspace.embeddings.geometry import max_norm
 from labelspace.models import (
     BACKBONES,
     EmbeddingHead,

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from labelspace.embeddings.evaluate import reconstruction
+from labelspace.embeddings.geometry import distance, riemannian_scale
 from labelspace.embeddings.poincare import (
     PoincareConfig,
     _euclidean_step,
@@ -16,7 +17,6 @@ from labelspace.embeddings.poincare import (
     link_partners,
     train_poincare,
 )
-from labelspace.geometry import distance, riemannian_scale
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from labelspace.representations import (
+from labelspace.analysis.representations import (
     coarse_groups,
     feature_map,
     group_names,

@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from labelspace.stats import (
+from labelspace.reporting.stats import (
     Interval,
     SeedComparison,
     compare_seeds,

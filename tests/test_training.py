@@ -19,11 +19,11 @@ from cifar_paths import cifar10_copy
 from PIL import Image
 from typer.testing import CliRunner
 
+from labelspace.analysis.predict import predict_images
 from labelspace.cli import app
-from labelspace.compare import REPORT_FILE, parse_methods, run_comparison
-from labelspace.methods import METHODS
-from labelspace.predict import predict_images
-from labelspace.runs import (
+from labelspace.experiments.compare import REPORT_FILE, parse_methods, run_comparison
+from labelspace.models.methods import METHODS
+from labelspace.training.runs import (
     METRICS_FILE,
     RunError,
     TrainConfig,

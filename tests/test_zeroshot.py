@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from labelspace import losses
-from labelspace.runs import METRICS_FILE, TrainConfig, prepare, train
-from labelspace.zeroshot import harmonic_mean, resolve_unseen, zero_shot_metrics
+from labelspace.metrics.zeroshot import harmonic_mean, resolve_unseen, zero_shot_metrics
+from labelspace.models import losses
+from labelspace.training.runs import METRICS_FILE, TrainConfig, prepare, train
 
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=300, embedding_dim=5)
 CLASSES = ["T-shirt/top", "Trouser", "Sandal", "Sneaker"]

@@ -97,11 +97,11 @@ def _concatenated(poincare: LabelEmbedding, text: LabelEmbedding) -> LabelEmbedd
     """Hierarchy and meaning in one Euclidean vector per label: ``[log0(p)/|..|, t/|t|]/sqrt2``.
 
     A Poincaré point is not a Euclidean vector, so it is first taken to the tangent space at
-    the origin (:func:`~labelspace.geometry.logmap0`), where its direction keeps the
+    the origin (:func:`~labelspace.embeddings.geometry.logmap0`), where its direction keeps the
     hierarchy's layout. Each half is unit-normalised so neither dominates a dot product or a
     cosine; the result has unit norm, ready for the DeViSE and cosine heads.
     """
-    from labelspace.geometry import logmap0
+    from labelspace.embeddings.geometry import logmap0
 
     tangent = logmap0(poincare.vectors.double(), poincare.curvature).float()
     halves = [torch.nn.functional.normalize(v.float(), dim=-1) for v in (tangent, text.vectors)]

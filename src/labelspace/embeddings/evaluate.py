@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from labelspace.geometry import pairwise_distance_argument
+from labelspace.embeddings.geometry import pairwise_distance_argument
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 import torch
 
-from labelspace.geometry import BOUNDARY_EPS, max_norm, project, riemannian_scale
+from labelspace.embeddings.geometry import BOUNDARY_EPS, max_norm, project, riemannian_scale
 
 log = logging.getLogger(__name__)
 

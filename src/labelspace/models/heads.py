@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelspace.geometry import expmap0
+from labelspace.embeddings.geometry import expmap0
 
 
 class SoftmaxHead(nn.Module):
@@ -42,7 +42,7 @@ class HyperbolicHead(nn.Module):
 
     Clipping follows Guo et al., "Clipped Hyperbolic Classifiers Are Super-Hyperbolic
     Classifiers" (CVPR 2022): the Euclidean vector is rescaled to norm at most ``clip_r``
-    before :func:`~labelspace.geometry.expmap0`. Outputs therefore stay at norm
+    before :func:`~labelspace.embeddings.geometry.expmap0`. Outputs therefore stay at norm
     ``<= tanh(sqrt(c) * clip_r) / sqrt(c)``, away from the boundary where gradients vanish,
     and are finite and inside the ball for any finite input.
     """

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from labelspace.embeddings.space import readable_name
 from labelspace.hierarchy.graph import Hierarchy
-from labelspace.space import readable_name
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def plot_feature_maps(
             )
     from matplotlib.lines import Line2D
 
-    from labelspace.report import pyplot, save_figure
+    from labelspace.reporting.figures import pyplot, save_figure
 
     plt = pyplot()
 

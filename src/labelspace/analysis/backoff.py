@@ -316,7 +316,7 @@ def crm_scores(class_probs: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- figure
 def _pyplot():
-    from labelspace.report import pyplot
+    from labelspace.reporting.figures import pyplot
 
     return pyplot()
 
@@ -326,7 +326,7 @@ def plot_backoff_curves(
 ) -> Path:
     """Correctness (%) against informativeness, one line per method with its AUC; returns the
     written PNG's path. Better methods sit higher: right where they can be specific."""
-    from labelspace.report import save_figure
+    from labelspace.reporting.figures import save_figure
 
     if not curves:
         raise ValueError("no curves to plot")

@@ -19,7 +19,7 @@ Definitions (the project's design notes):
 - severity histogram: counts of ``lca_height[y, ŷ]`` over mistakes, one bin per height 1..max.
 
 Rankings from scores (:func:`summarize`) break ties towards the smaller class index, the same
-rule as :func:`labelspace.decode.topk_labels`.
+rule as :func:`labelspace.models.decode.topk_labels`.
 """
 
 from __future__ import annotations

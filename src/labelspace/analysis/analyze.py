@@ -3,11 +3,11 @@
 Four questions, each answered from the run's final weights and its test set:
 
 - back-off: how correctness trades against informativeness when the model may answer with
-  a coarser node (:mod:`labelspace.backoff`), and conditional-risk re-ranking as the
+  a coarser node (:mod:`labelspace.analysis.backoff`), and conditional-risk re-ranking as the
   test-time peer for methods with probabilities;
-- robustness: accuracy and mistake severity under FGSM/PGD (:mod:`labelspace.attacks`);
+- robustness: accuracy and mistake severity under FGSM/PGD (:mod:`labelspace.analysis.attacks`);
 - representations: silhouette of the penultimate features by coarse class at each level,
-  and a 2-D map of them (:mod:`labelspace.representations`);
+  and a 2-D map of them (:mod:`labelspace.analysis.representations`);
 - calibration of scores that are not probabilities: DeViSE and cosine scores become
   probabilities for back-off through a temperature fitted on the validation split.
 
@@ -26,8 +26,15 @@ from typing import Any
 
 import torch
 
-from labelspace.runs import Prepared, _limit, load_run, read_predictions, test_set, write_json
-from labelspace.training import predict
+from labelspace.training.module import predict
+from labelspace.training.runs import (
+    Prepared,
+    _limit,
+    load_run,
+    read_predictions,
+    test_set,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,7 @@ class AnalysisConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from labelspace.attacks import ATTACKS
+        from labelspace.analysis.attacks import ATTACKS
 
         if self.attack not in ATTACKS:
             raise ValueError(f"unknown attack {self.attack!r}; use one of {', '.join(ATTACKS)}")
@@ -91,8 +98,8 @@ def probabilities_for_backoff(
 
 
 def _backoff(prepared: Prepared, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
-    from labelspace.backoff import backoff_curve, crm_scores
-    from labelspace.metrics import summarize
+    from labelspace.analysis.backoff import backoff_curve, crm_scores
+    from labelspace.metrics.hierarchical import summarize
 
     space = prepared.space
     probs, source, temperature = probabilities_for_backoff(prepared, scores)
@@ -110,8 +117,8 @@ def _backoff(prepared: Prepared, scores: torch.Tensor, targets: torch.Tensor) ->
 
 
 def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> dict[str, Any]:
-    from labelspace.attacks import attack_dataset
-    from labelspace.metrics import mistake_severity
+    from labelspace.analysis.attacks import attack_dataset
+    from labelspace.metrics.hierarchical import mistake_severity
 
     module = prepared.module.eval()
     data = prepared.data
@@ -160,7 +167,7 @@ def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> di
 
 
 def _representations(prepared: Prepared, cfg: AnalysisConfig) -> dict[str, Any]:
-    from labelspace import representations as rep
+    from labelspace.analysis import representations as rep
 
     subset = _limit(test_set(prepared), cfg.feature_images, cfg.seed)
     preds = predict(prepared.module, subset, keep_features=True)
@@ -189,7 +196,7 @@ def _representations(prepared: Prepared, cfg: AnalysisConfig) -> dict[str, Any]:
 
 def _map_level(lca: torch.Tensor, levels: Sequence[int]) -> int:
     """The level whose coarse groups colour the feature map: the first with 3-6 groups."""
-    from labelspace.representations import coarse_groups
+    from labelspace.analysis.representations import coarse_groups
 
     for level in levels:
         if 3 <= int(coarse_groups(lca, level).max()) + 1 <= 6:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from labelspace.decode import label_scores
-from labelspace.space import LabelSpace
+from labelspace.embeddings.space import LabelSpace
+from labelspace.models.decode import label_scores
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,9 @@ class Method:
 
     name: str
     head: str  # softmax | embedding | cosine | hyperbolic | hsoftmax
-    loss: str  # a key of labelspace.losses.LOSSES
+    loss: str  # a key of labelspace.models.losses.LOSSES
     embedding: str | None  # default label-embedding kind, None when no label vectors are used
-    geometry: str  # decoding geometry (labelspace.decode.GEOMETRIES)
+    geometry: str  # decoding geometry (labelspace.models.decode.GEOMETRIES)
     summary: str
 
     @property
@@ -125,7 +125,7 @@ def build_head(method: Method, in_features: int, space: LabelSpace, opts: Method
     if method.head == "softmax":
         return SoftmaxHead(in_features, space.num_classes)
     if method.head == "hsoftmax":
-        from labelspace.losses import HierarchicalSoftmax
+        from labelspace.models.losses import HierarchicalSoftmax
 
         return SoftmaxHead(in_features, HierarchicalSoftmax(space.hierarchy).num_outputs)
     dim = space.class_vectors.shape[1]
@@ -140,7 +140,7 @@ def build_head(method: Method, in_features: int, space: LabelSpace, opts: Method
 
 def build_loss(method: Method, space: LabelSpace, opts: MethodOptions) -> nn.Module:
     """The training criterion of ``method`` (a module: some losses own parameters)."""
-    from labelspace import losses
+    from labelspace.models import losses
 
     vectors = space.class_vectors if method.uses_embedding else None
     trainable = opts.trainable_embedding
@@ -185,7 +185,7 @@ def poincare_class_points(space: LabelSpace, opts: MethodOptions) -> torch.Tenso
     the origin keeps the hierarchy's directions and the order of generality, and puts every
     class within reach. ``label_radius=None`` uses the embedding as it is.
     """
-    from labelspace.geometry import radius_factor, scale_in_tangent_space
+    from labelspace.embeddings.geometry import radius_factor, scale_in_tangent_space
 
     vectors = space.class_vectors
     if opts.label_radius is None:

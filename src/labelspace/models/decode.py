@@ -7,7 +7,7 @@ All scores are "higher is better". Geometries:
 - ``cosine``: cosine similarity (scale-free).
 - ``euclidean``: minus the Euclidean distance.
 - ``poincare``: minus the Poincaré distance in the ball of curvature ``-c``
-  (:func:`labelspace.geometry.pairwise_distance`).
+  (:func:`labelspace.embeddings.geometry.pairwise_distance`).
 
 :func:`topk_labels` decodes against label sets too large for a full ``(N, C)`` score matrix
 (all 82,115 WordNet nouns) by scoring chunks of labels and keeping a running top-k. Label
@@ -22,7 +22,7 @@ import operator
 import torch
 import torch.nn.functional as F
 
-from labelspace.geometry import arcosh, pairwise_distance_argument
+from labelspace.embeddings.geometry import arcosh, pairwise_distance_argument
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from labelspace.methods import MethodOptions, build_head, build_loss, get_method
-from labelspace.space import EMBEDDING_FILE, LabelSpace, build_label_space
-from labelspace.training import (
+from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
+from labelspace.models.methods import MethodOptions, build_head, build_loss, get_method
+from labelspace.training.module import (
     AtomicCheckpointIO,
     LabelSpaceClassifier,
     LabelSpaceNet,
@@ -146,8 +146,8 @@ def build_module(
     head = build_head(method, features, space, config.options)
     criterion = build_loss(method, space, config.options)
     if config.unseen:
-        from labelspace.losses import SeenClassesLoss
-        from labelspace.zeroshot import resolve_unseen
+        from labelspace.metrics.zeroshot import resolve_unseen
+        from labelspace.models.losses import SeenClassesLoss
 
         unseen = set(resolve_unseen(config.unseen, space.classes, space.synsets))
         seen = [t for t in range(space.num_classes) if t not in unseen]
@@ -203,7 +203,7 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     val_set = data.train.subset(val_idx).with_transform(data.test.transform)
     if config.unseen:  # zero-shot: no image of an unseen class is trained or validated on
         from labelspace.data.images import filter_classes
-        from labelspace.zeroshot import resolve_unseen
+        from labelspace.metrics.zeroshot import resolve_unseen
 
         unseen = set(resolve_unseen(config.unseen, data.classes, data.synsets))
         seen = [t for t in range(len(data.classes)) if t not in unseen]
@@ -396,14 +396,14 @@ def finish(
     resumed: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the run's final weights on the test set and write predictions and metrics."""
-    from labelspace.metrics import summarize
+    from labelspace.metrics.hierarchical import summarize
 
     device = "cuda" if torch.cuda.is_available() and prepared.config.accelerator != "cpu" else "cpu"
     preds = predict(prepared.module, test_set(prepared), device=device)
     metrics = summarize(preds.scores, preds.targets, prepared.space.lca_height, preds.probs)
     zero_shot = None
     if prepared.config.unseen:
-        from labelspace.zeroshot import resolve_unseen, zero_shot_metrics
+        from labelspace.metrics.zeroshot import resolve_unseen, zero_shot_metrics
 
         space = prepared.space
         unseen = resolve_unseen(prepared.config.unseen, space.classes, space.synsets)

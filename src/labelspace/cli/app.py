@@ -289,7 +289,7 @@ def embed(
         emb.training["evaluation"] = results
         emb.save(out, overwrite=overwrite)
         if plot is not None:
-            from labelspace.report import plot_poincare_disk
+            from labelspace.reporting.figures import plot_poincare_disk
 
             plot_poincare_disk(emb, graph.hierarchy, plot, overwrite=overwrite)
     except _user_errors() as exc:
@@ -338,7 +338,7 @@ def plot_disk(
 ) -> None:
     """Draw a Poincaré embedding in the disk with its hierarchy's edges."""
     from labelspace.embeddings.store import LabelEmbedding
-    from labelspace.report import plot_poincare_disk
+    from labelspace.reporting.figures import plot_poincare_disk
 
     try:
         if out.exists() and not overwrite:
@@ -373,8 +373,8 @@ DataOpt = Annotated[
 
 
 def _train_config(**kw):
-    from labelspace.methods import MethodOptions
-    from labelspace.runs import TrainConfig
+    from labelspace.models.methods import MethodOptions
+    from labelspace.training.runs import TrainConfig
 
     options = MethodOptions(
         temperature=kw.pop("temperature"),
@@ -500,7 +500,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace RUN if it exists.")] = False,
 ) -> None:
     """Train an image model into RUN and evaluate it on the test set."""
-    from labelspace.runs import train as train_run
+    from labelspace.training.runs import train as train_run
 
     try:
         config = _train_config(
@@ -560,13 +560,13 @@ def evaluate(
     ] = "unseen",
 ) -> None:
     """Evaluate RUN's final weights on its test set (rewrites its metrics)."""
-    from labelspace.runs import evaluate_run, write_json
+    from labelspace.training.runs import evaluate_run, write_json
 
     try:
         if labels is None:
             result = evaluate_run(run, on_progress=_data_progress())
         else:
-            from labelspace.openvocab import open_vocabulary
+            from labelspace.analysis.openvocab import open_vocabulary
 
             with console.status(f"decoding against {labels}"):
                 result = open_vocabulary(run, labels, images=images)
@@ -598,7 +598,7 @@ def analyze(
     feature_map: FeatureMapOpt = "tsne",
 ) -> None:
     """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json)."""
-    from labelspace.analysis import ANALYSIS_FILE, AnalysisConfig, analyze_run
+    from labelspace.analysis.analyze import ANALYSIS_FILE, AnalysisConfig, analyze_run
 
     try:
         config = AnalysisConfig(
@@ -638,8 +638,8 @@ def predict(
 ) -> None:
     """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
     answer: the most specific label the model is sure of."""
-    from labelspace.predict import backoff_answers, predict_images
-    from labelspace.runs import load_model
+    from labelspace.analysis.predict import backoff_answers, predict_images
+    from labelspace.training.runs import load_model
 
     if not 0 <= backoff <= 1:
         raise _fail(f"--backoff must lie in [0, 1], got {backoff}")
@@ -692,8 +692,8 @@ def _print_comparison(out: Path, names: list[str], seeds: list[int]) -> None:
     """The report's main columns as a terminal table: means over seeds (report.md has all)."""
     import math
 
-    from labelspace.compare import load_results
-    from labelspace.compare_report import flat_metrics
+    from labelspace.experiments.compare import load_results
+    from labelspace.reporting.comparison import flat_metrics
 
     columns = [
         ("top1", "top-1 %", True),
@@ -775,8 +775,8 @@ def compare(
 ) -> None:
     """Train several methods with the same backbone, budget and seeds; analyse every run;
     write one report (report.md and a self-contained report.html)."""
-    from labelspace.analysis import AnalysisConfig
-    from labelspace.compare import parse_methods, run_comparison, seed_list
+    from labelspace.analysis.analyze import AnalysisConfig
+    from labelspace.experiments.compare import parse_methods, run_comparison, seed_list
 
     try:
         names = parse_methods(methods)
@@ -847,7 +847,7 @@ def demo(
     DeViSE image models trained on Fashion-MNIST and compared in one report."""
     from labelspace.embeddings.build import build_embedding
     from labelspace.embeddings.poincare import PoincareConfig
-    from labelspace.report import plot_poincare_disk
+    from labelspace.reporting.figures import plot_poincare_disk
 
     out = out or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists() and any(out.iterdir()):
@@ -900,8 +900,8 @@ def demo(
     console.print(f"embeddings and pictures in {out}/")
     if not images:
         return
-    from labelspace.analysis import AnalysisConfig
-    from labelspace.compare import parse_methods, run_comparison
+    from labelspace.analysis.analyze import AnalysisConfig
+    from labelspace.experiments.compare import parse_methods, run_comparison
 
     console.rule("image models on Fashion-MNIST: same backbone, budget and seed")
     try:

@@ -140,10 +140,10 @@ def open_vocabulary(
 
     ``images``: ``unseen`` (the run's unseen classes; the zero-shot question) or ``all``.
     """
-    from labelspace.decode import topk_labels
-    from labelspace.runs import load_run, test_set
-    from labelspace.training import eval_loader
-    from labelspace.zeroshot import resolve_unseen
+    from labelspace.metrics.zeroshot import resolve_unseen
+    from labelspace.models.decode import topk_labels
+    from labelspace.training.module import eval_loader
+    from labelspace.training.runs import load_run, test_set
 
     if images not in ("unseen", "all"):
         raise ValueError(f"images must be 'unseen' or 'all', got {images!r}")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelspace.geometry import pairwise_distance, project
+from labelspace.embeddings.geometry import pairwise_distance, project
 from labelspace.hierarchy.graph import Hierarchy
 
 

@@ -96,13 +96,13 @@ def hierarchy_order(hierarchy: Hierarchy) -> list[int]:
 
 
 def _pyplot():
-    from labelspace.report import pyplot
+    from labelspace.reporting.figures import pyplot
 
     return pyplot()
 
 
 def _savefig(fig, path: Path) -> Path:
-    from labelspace.report import save_figure
+    from labelspace.reporting.figures import save_figure
 
     save_figure(fig, path)
     _pyplot().close(fig)
@@ -129,7 +129,7 @@ def plot_severity_histograms(
 ) -> Path:
     """How many mistakes each method makes at each LCA height."""
     plt = _pyplot()
-    from labelspace.metrics import severity_histogram
+    from labelspace.metrics.hierarchical import severity_histogram
 
     max_h = int(lca_height.max())
     width = 0.8 / max(len(results), 1)
@@ -243,7 +243,7 @@ def seed_table(
     comparison, rows: Sequence[str], columns: Sequence[tuple[str, str, int, float]]
 ) -> str:
     """Methods by metrics: mean ± 95 % CI over seeds; * / (n.s.) against the baseline."""
-    from labelspace.stats import format_cell
+    from labelspace.reporting.stats import format_cell
 
     present = [c for c in columns if any(comparison.get(r, c[0]) for r in rows)]
     head = ["method", *(title for _, title, _, _ in present)]
@@ -265,7 +265,7 @@ def seed_table(
 
 def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], path: Path) -> Path:
     """Top-1 against mistake severity: every seed as a dot, the mean with 95 % CI bars."""
-    from labelspace.stats import mean_ci
+    from labelspace.reporting.stats import mean_ci
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.8, 4.4))
@@ -291,7 +291,7 @@ def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], 
 
 def plot_robustness(results: dict[str, list[MethodResult]], path: Path) -> Path | None:
     """Top-1 and mistake severity against attack strength, mean ± 95 % CI over seeds."""
-    from labelspace.stats import mean_ci
+    from labelspace.reporting.stats import mean_ci
 
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -331,9 +331,9 @@ def build_report(
     setup: str,
 ) -> str:
     """The comparison report (Markdown) and its figures under ``out/plots``."""
-    from labelspace.backoff import BackoffCurve, plot_backoff_curves
-    from labelspace.representations import plot_feature_maps
-    from labelspace.stats import compare_seeds
+    from labelspace.analysis.backoff import BackoffCurve, plot_backoff_curves
+    from labelspace.analysis.representations import plot_feature_maps
+    from labelspace.reporting.stats import compare_seeds
 
     plots = out / "plots"
     names = list(results)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from labelspace.runs import LoadedModel, load_model
+from labelspace.training.runs import LoadedModel, load_model
 
 
 class ImageFileError(ValueError):
@@ -54,9 +54,9 @@ def backoff_answers(
     Methods without probabilities (DeViSE, cosine) use softmax(scores / T) with the T that
     ``labelspace analyze`` fitted on validation, or T = 1 (said in ``how``) before that.
     """
-    from labelspace.analysis import read_analysis
-    from labelspace.backoff import backoff_label
-    from labelspace.space import readable_name
+    from labelspace.analysis.analyze import read_analysis
+    from labelspace.analysis.backoff import backoff_label
+    from labelspace.embeddings.space import readable_name
 
     model = model or load_model(run)
     scores = _image_scores(model, images)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from labelspace.embeddings.geometry import expmap0, logmap0
 from labelspace.embeddings.store import LabelEmbedding
-from labelspace.geometry import expmap0, logmap0
 from labelspace.hierarchy.graph import Hierarchy
 
 

@@ -21,7 +21,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from labelspace.methods import Method, MethodOptions, class_probabilities, class_scores
+from labelspace.models.methods import Method, MethodOptions, class_probabilities, class_scores
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from labelspace.analysis import AnalysisConfig
-from labelspace.methods import get_method
-from labelspace.runs import (
+from labelspace.analysis.analyze import AnalysisConfig
+from labelspace.models.methods import get_method
+from labelspace.training.runs import (
     LAST_CHECKPOINT,
     METRICS_FILE,
     RunError,
@@ -108,7 +108,7 @@ def run_comparison(
     Seeds are ``base.seed, base.seed + 1, ...``; every method sees the same seeds, so the
     report can pair them in its tests.
     """
-    from labelspace.analysis import ANALYSIS_FILE, analyze_run
+    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
 
     out = Path(out)
     methods = parse_methods(methods)
@@ -155,8 +155,8 @@ def run_comparison(
 
 def load_results(out: Path, methods: Sequence[str], seeds: Sequence[int] = (0,)):
     """``{method: [MethodResult per seed]}`` read from the run folders (analyses included)."""
-    from labelspace.analysis import read_analysis
-    from labelspace.compare_report import MethodResult
+    from labelspace.analysis.analyze import read_analysis
+    from labelspace.reporting.comparison import MethodResult
 
     results: dict[str, list[MethodResult]] = {}
     for item in methods:
@@ -183,9 +183,9 @@ def write_report(
     """Markdown and HTML report with figures for finished runs under ``out``."""
     import yaml
 
-    from labelspace.compare_report import build_report
-    from labelspace.html_report import write_html_report
-    from labelspace.space import build_label_space
+    from labelspace.embeddings.space import build_label_space
+    from labelspace.reporting.comparison import build_report
+    from labelspace.reporting.html import write_html_report
 
     out = Path(out)
     results = load_results(out, methods, seeds)

@@ -1,0 +1,5 @@
+"""``python -m labelspace``: the same as the ``labelspace`` command."""
+
+from labelspace.cli.app import app
+
+app()

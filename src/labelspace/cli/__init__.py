@@ -1,0 +1,3 @@
+from labelspace.cli.app import app
+
+__all__ = ["app"]
