@@ -7,7 +7,7 @@ included. Three things are measured in one process:
 1. Training step (images/s): forward, loss, backward and an AdamW step over the model and
    loss parameters, for every method of ``labelspace.models.methods.METHODS``, each with its default
    label embedding (poincare, text, sphere), the same backbone and the same batch.
-2. Evaluation (images/s): forward + ``class_scores`` + argmax, per method.
+2. Evaluation (images/s): forward + the loss's ``scores`` + argmax, per method.
 3. Decoding against 82,115 labels (images/s): ``topk_labels(outputs, table, geometry, k=5)``
    for the poincare, cosine and dot geometries, alone and after the forward pass of the
    method that decodes that way (poincare, cosine, devise); the latter is compared with the
@@ -57,15 +57,8 @@ from labelspace.embeddings.geometry import expmap0
 from labelspace.embeddings.space import LabelSpace, build_label_space
 from labelspace.models import create_backbone
 from labelspace.models.decode import topk_labels
-from labelspace.models.methods import (
-    METHODS,
-    Method,
-    MethodOptions,
-    build_head,
-    build_loss,
-    class_scores,
-    get_method,
-)
+from labelspace.models.methods import METHODS, Method, get_method
+from labelspace.models.options import MethodOptions
 from labelspace.training.module import LabelSpaceNet, OptimConfig
 
 NUM_NOUNS = 82_115  # WordNet 3.0 noun synsets: the label set of open-vocabulary decoding
@@ -170,10 +163,9 @@ def make_contender(
 ) -> Contender:
     torch.manual_seed(args.seed)  # the same backbone initialisation for every method
     backbone, features = create_backbone(args.backbone, data.in_chans, data.image_size[0])
-    opts = MethodOptions()
-    head = build_head(method, features, space, opts)
+    head, criterion = method.build(features, space, MethodOptions())
     net = LabelSpaceNet(backbone, head).to(device)
-    criterion = build_loss(method, space, opts).to(device)
+    criterion = criterion.to(device)
     optim = OptimConfig()
     params = [p for p in (*net.parameters(), *criterion.parameters()) if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
@@ -247,13 +239,10 @@ def train_step(c: Contender, batches: Batches) -> Callable[[int], None]:
 
 
 def eval_step(c: Contender, batches: Batches) -> Callable[[int], torch.Tensor]:
-    curvature = c.space.curvature
-
     def step(i: int) -> torch.Tensor:
         images, _ = batches[i % len(batches)]
         with torch.inference_mode():
-            scores = class_scores(c.method, c.criterion, c.net(images), curvature)
-            return scores.argmax(-1)
+            return c.criterion.scores(c.net(images)).argmax(-1)
 
     return step
 
@@ -343,7 +332,7 @@ def method_table(title: str, contenders: list[Contender], which: str) -> Table:
         values = getattr(c, which)
         table.add_row(
             c.method.name,
-            c.method.loss,
+            c.method.loss.__name__,
             c.embedding,
             f"{median(values):,.0f}",
             *ratio_cells(values, base),
@@ -523,7 +512,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     say(
         method_table(
-            "Evaluation (forward + class_scores + argmax): same batch and rounds",
+            "Evaluation (forward + scores + argmax): same batch and rounds",
             contenders,
             "eval_ips",
         )

@@ -16,9 +16,9 @@ from labelspace.analysis.backoff import (
     default_thresholds,
     descendant_matrix,
     node_probabilities,
-    plot_backoff_curves,
 )
 from labelspace.hierarchy.graph import Hierarchy
+from labelspace.reporting.figures import plot_backoff_curves
 
 # root (depth 0) -> X (1) -> P (2) -> a, b (3)
 #                   X -> c (2)

@@ -18,30 +18,31 @@ from cifar_paths import cifar10_copy
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from labelspace.data import (
-    DATASET_STATS,
-    FASHION_MNIST_CLASSES,
-    FASHION_MNIST_DIR,
+from labelspace.data import ImageData, InMemoryImages, load_dataset
+from labelspace.data.errors import (
     ClassMismatchError,
     CorruptImageError,
     DatasetError,
     DatasetNotFoundError,
     EmptyClassError,
     IdxFormatError,
-    ImageData,
     ImageSizeError,
-    InMemoryImages,
+)
+from labelspace.data.fashion_mnist import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DIR,
+    read_fashion_mnist,
+    read_idx,
+)
+from labelspace.data.folders import scan_image_folder
+from labelspace.data.images import filter_classes
+from labelspace.data.splits import stratified_split, val_count
+from labelspace.data.transforms import (
+    DATASET_STATS,
     Normalize,
     channel_stats,
     eval_transform,
-    filter_classes,
-    load_dataset,
-    read_fashion_mnist,
-    read_idx,
-    scan_image_folder,
-    stratified_split,
     train_transform,
-    val_count,
 )
 from labelspace.hierarchy.mapping import DATASET_CLASSES, UnmappedNameError, dataset_synsets
 

@@ -399,7 +399,7 @@ def test_round_trip_with_given_classes_and_tricky_names(tmp_path: Path) -> None:
 
 def test_overwrite_refused_leaves_file_unchanged(tmp_path: Path) -> None:
     path = write(tmp_path, "out.tsv", "precious\tdata\n")
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(FileExistsError, match="overwrite"):
         write_edge_list(EXPECTED, path)
     assert path.read_text() == "precious\tdata\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from labelspace.reporting import html as html_report
+from labelspace import files
 from labelspace.reporting.html import first_heading, markdown_to_html, write_html_report
 
 REPORT_MD = """\
@@ -101,7 +101,7 @@ def test_failed_write_leaves_no_partial_file(
     def boom(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(html_report.os, "replace", boom)
+    monkeypatch.setattr(files.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_html_report(report_dir / "report.md")
     assert out.read_bytes() == before

@@ -7,20 +7,22 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from labelspace.embeddings.space import LabelSpace
+from labelspace.embeddings.store import LabelEmbedding
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.hierarchy.sources import load_source
-from labelspace.models import HyperbolicHead
 from labelspace.models.losses import (
-    LOSSES,
+    ClassScoreLoss,
     CosineCrossEntropyLoss,
     CosineLoss,
-    CrossEntropy,
     DeviseHingeLoss,
     HierarchicalCrossEntropy,
     HierarchicalSoftmax,
     PoincareLoss,
     SoftLabelLoss,
 )
+from labelspace.models.methods import METHODS
+from labelspace.models.options import MethodOptions
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,10 @@ def small() -> Hierarchy:
 
 
 def test_registry_names():
-    assert set(LOSSES) == {
-        "ce", "devise", "cosine", "cosine-ce", "poincare", "soft-labels", "hxe", "hsoftmax"
+    assert set(METHODS) == {
+        "softmax", "devise", "cosine", "cosine-ce", "poincare", "soft-labels", "hxe", "hsoftmax"
     }  # fmt: skip
+    assert all(m.summary and m.loss.from_space is not None for m in METHODS.values())
 
 
 def test_devise_hinge_hand_example():
@@ -172,33 +175,34 @@ def test_hsoftmax_class_with_classes_below_gets_a_self_output():
     assert torch.allclose(probs.sum(1), torch.ones(3), atol=1e-6)
 
 
-def _problem(name: str, fashion: Hierarchy) -> tuple[nn.Module, nn.Module]:
-    """A tiny model (a linear head) and the loss ``name`` over the 10 Fashion-MNIST classes."""
+@pytest.fixture(scope="module")
+def spaces(fashion) -> dict[str, LabelSpace]:
+    """Label spaces of the Fashion-MNIST classes: Euclidean random vectors, and points inside
+    the Poincaré ball (what each method's loss reads from the space)."""
     torch.manual_seed(1)
-    labels = torch.randn(10, 6)
-    if name == "ce":
-        return nn.Linear(16, 10), CrossEntropy()
-    if name == "devise":
-        return nn.Linear(16, 6), DeviseHingeLoss(F.normalize(labels, dim=-1))
-    if name == "cosine":
-        return nn.Linear(16, 6), CosineLoss(labels)
-    if name == "cosine-ce":
-        return nn.Linear(16, 6), CosineCrossEntropyLoss(labels)
-    if name == "poincare":
-        ball = 0.7 * F.normalize(labels, dim=-1)
-        return HyperbolicHead(16, 6), PoincareLoss(ball, temperature=0.5)
-    if name == "soft-labels":
-        return nn.Linear(16, 10), SoftLabelLoss(fashion.class_lca_height, beta=5.0)
-    if name == "hxe":
-        return nn.Linear(16, 10), HierarchicalCrossEntropy(fashion, alpha=0.5)
-    loss = HierarchicalSoftmax(fashion)
-    return nn.Linear(16, loss.num_outputs), loss
+    labels = list(fashion.nodes)
+    flat = LabelEmbedding(labels, torch.randn(len(labels), 6), "random", "euclidean")
+    ball = LabelEmbedding(
+        labels, 0.7 * F.normalize(torch.randn(len(labels), 6), dim=-1), "poincare", "poincare", 1.0
+    )
+    classes = list(fashion.classes)
+    return {
+        kind: LabelSpace(classes, classes, fashion, emb)
+        for kind, emb in (("flat", flat), ("ball", ball))
+    }
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
-def test_every_loss_decreases_when_trained(name, fashion):
-    model, loss_fn = _problem(name, fashion)
-    assert isinstance(loss_fn, LOSSES[name])
+def _problem(name: str, spaces: dict[str, LabelSpace]) -> tuple[nn.Module, ClassScoreLoss]:
+    """The registered method ``name`` built on 16 features for the 10 Fashion-MNIST classes."""
+    torch.manual_seed(1)
+    space = spaces["ball" if METHODS[name].embedding == "poincare" else "flat"]
+    return METHODS[name].build(16, space, MethodOptions())
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_its_head_and_loss(name, spaces):
+    model, loss_fn = _problem(name, spaces)
+    assert isinstance(loss_fn, METHODS[name].loss)
     x, y = torch.randn(32, 16), torch.arange(32) % 10
     opt = torch.optim.Adam([*model.parameters(), *loss_fn.parameters()], lr=0.05)
     losses = []
@@ -214,3 +218,26 @@ def test_every_loss_decreases_when_trained(name, fashion):
         scores = loss_fn.scores(model(x))
     assert scores.shape == (32, 10)
     assert (scores.argmax(1) == y).float().mean() > 0.5
+    probs = loss_fn.probabilities(scores)
+    assert (probs is not None) == METHODS[name].has_probabilities
+    if probs is not None:
+        assert torch.allclose(probs.sum(1), torch.ones(32, dtype=probs.dtype), atol=1e-5)
+        assert torch.equal(probs.argmax(1), scores.argmax(1))
+
+
+def test_poincare_temperature_enters_once(spaces):
+    """Scores are -distance; the loss and the probabilities both divide by T once."""
+    head, loss = _problem("poincare", spaces)
+    outputs, targets = head(torch.randn(5, 16)), torch.arange(5)
+    scores = loss.scores(outputs)
+    labels = loss.label_vectors
+    distance = torch.stack([_poincare_distance_t(o, labels) for o in outputs])
+    assert torch.allclose(-scores, distance, atol=1e-4)
+    t = loss.temperature
+    assert torch.allclose(loss.probabilities(scores), (scores / t).softmax(-1))
+    assert torch.allclose(loss(outputs, targets), F.cross_entropy(scores / t, targets))
+
+
+def _poincare_distance_t(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    sq = (labels - x).pow(2).sum(-1)
+    return torch.acosh(1 + 2 * sq / ((1 - x.pow(2).sum()) * (1 - labels.pow(2).sum(-1))))

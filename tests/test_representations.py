@@ -12,9 +12,9 @@ from labelspace.analysis.representations import (
     feature_map,
     group_names,
     levels,
-    plot_feature_maps,
     silhouette_by_level,
 )
+from labelspace.reporting.figures import plot_feature_maps
 
 # A toy hierarchy of 5 leaf classes:
 #   root (height 3) -> X (height 2) -> P (height 1) -> {0, 1}

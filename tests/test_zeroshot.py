@@ -70,20 +70,25 @@ def test_zero_shot_metrics_reject_bad_input():
 def test_seen_classes_loss_ignores_unseen_labels_and_refuses_hierarchy_losses():
     vectors = torch.eye(4)
     inner = losses.PoincareLoss(vectors * 0.5, temperature=1.0)
-    wrapped = losses.SeenClassesLoss(inner, seen=[0, 1], num_classes=4)
+    restricted = losses.PoincareLoss(vectors * 0.5, temperature=1.0).restrict_to([0, 1], 4)
     outputs = torch.tensor([[0.4, 0.0, 0.0, 0.0], [0.0, 0.3, 0.0, 0.0]])
     targets = torch.tensor([0, 1])
     expected = torch.nn.functional.cross_entropy(inner.scores(outputs)[:, :2], targets)
-    assert wrapped(outputs, targets) == pytest.approx(expected.item())
-    assert wrapped(outputs, targets) < inner(outputs, targets)  # fewer competitors
-    assert wrapped.scores(outputs).shape == (2, 4)  # decoding still sees every label
+    assert restricted(outputs, targets) == pytest.approx(expected.item())
+    assert restricted(outputs, targets) < inner(outputs, targets)  # fewer competitors
+    assert restricted.scores(outputs).shape == (2, 4)  # decoding still sees every label
     with pytest.raises(ValueError, match="unseen class"):
-        wrapped(outputs, torch.tensor([0, 2]))
-    hinge = losses.SeenClassesLoss(losses.DeviseHingeLoss(vectors), seen=[0, 1], num_classes=4)
+        restricted(outputs, torch.tensor([0, 2]))
+    hinge = losses.DeviseHingeLoss(vectors).restrict_to([0, 1], 4)
     # an output equal to label 0 beats label 1 by margin 1 > 0.1; unseen 2, 3 do not count
     assert hinge(torch.tensor([[1.0, 0.0, 1.0, 1.0]]), torch.tensor([0])) == 0.0
+    ce = losses.CrossEntropy(4).restrict_to([1, 3], 4)
+    logits = torch.tensor([[0.0, 2.0, 9.0, 1.0]])
+    assert ce(logits, torch.tensor([1])) == pytest.approx(
+        torch.nn.functional.cross_entropy(logits[:, [1, 3]], torch.tensor([0])).item()
+    )
     with pytest.raises(ValueError, match="cannot leave classes out"):
-        losses.SeenClassesLoss(losses.SoftLabelLoss(torch.zeros(4, 4)), [0, 1], 4)
+        losses.SoftLabelLoss(torch.zeros(4, 4)).restrict_to([0, 1], 4)
 
 
 def test_prepare_leaves_unseen_images_out_of_training_and_validation():
@@ -92,7 +97,7 @@ def test_prepare_leaves_unseen_images_out_of_training_and_validation():
         assert not torch.isin(split.targets, torch.tensor([1, 7])).any()
         assert len(torch.unique(split.targets)) == 8
     assert prepared.space.num_classes == 10  # the label space keeps them
-    assert isinstance(prepared.module.criterion, losses.SeenClassesLoss)
+    assert prepared.module.criterion.seen.tolist() == [0, 2, 3, 4, 5, 6, 8, 9]
 
 
 def test_a_zero_shot_run_reports_zsl_and_generalised_zsl(tmp_path):

@@ -20,51 +20,21 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from labelspace.analysis.config import AnalysisConfig
+from labelspace.data.splits import stratified_subset
+from labelspace.files import atomic_write_json
 from labelspace.training.module import predict
-from labelspace.training.runs import (
-    Prepared,
-    _limit,
-    load_run,
-    read_predictions,
-    test_set,
-    write_json,
-)
+from labelspace.training.runs import Prepared, load_run, read_predictions, test_set
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_FILE = "analysis.json"
-DEFAULT_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    """How much of the test set each analysis uses, and the attack's settings."""
-
-    attack: str = "pgd"
-    eps: tuple[float, ...] = DEFAULT_EPS
-    attack_steps: int = 10
-    attack_images: int = 500
-    feature_images: int = 1000
-    feature_map: str = "tsne"  # tsne | pca
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        from labelspace.analysis.attacks import ATTACKS
-
-        if self.attack not in ATTACKS:
-            raise ValueError(f"unknown attack {self.attack!r}; use one of {', '.join(ATTACKS)}")
-        if self.feature_map not in ("tsne", "pca"):
-            raise ValueError(f"unknown feature map {self.feature_map!r}; use tsne or pca")
-        if not self.eps or any(not 0 <= e <= 1 for e in self.eps):
-            raise ValueError(f"attack budgets must lie in [0, 1] (pixel units), got {self.eps}")
-        if self.attack_steps < 1 or self.attack_images < 1 or self.feature_images < 10:
-            raise ValueError("need attack steps >= 1, attack images >= 1 and feature images >= 10")
 
 
 def fit_temperature(scores: torch.Tensor, targets: torch.Tensor) -> float:
@@ -122,7 +92,7 @@ def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> di
 
     module = prepared.module.eval()
     data = prepared.data
-    subset = _limit(test_set(prepared), cfg.attack_images, cfg.seed)
+    subset = stratified_subset(test_set(prepared), cfg.attack_images, cfg.seed)
     mean = torch.tensor(data.mean, dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(data.std, dtype=torch.float32).view(1, -1, 1, 1)
 
@@ -169,7 +139,7 @@ def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> di
 def _representations(prepared: Prepared, cfg: AnalysisConfig) -> dict[str, Any]:
     from labelspace.analysis import representations as rep
 
-    subset = _limit(test_set(prepared), cfg.feature_images, cfg.seed)
+    subset = stratified_subset(test_set(prepared), cfg.feature_images, cfg.seed)
     preds = predict(prepared.module, subset, keep_features=True)
     lca = prepared.space.lca_height
     silhouette = rep.silhouette_by_level(
@@ -230,7 +200,7 @@ def analyze_run(
             on_step(name)
         log.info("%s: %s", run.name, name)
         result[name] = step()
-    write_json(path, result)
+    atomic_write_json(path, result)
     return result
 
 

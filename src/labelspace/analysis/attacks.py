@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -134,20 +135,19 @@ def pgd(
 ATTACKS: dict[str, Callable[..., torch.Tensor]] = {"fgsm": fgsm, "pgd": pgd}
 
 
-def _run(
+def attack(
     name: str,
-    forward: Forward,
-    loss_fn: LossFn,
-    images: torch.Tensor,
-    targets: torch.Tensor,
-    eps: float,
-    *,
-    steps: int,
-    generator: torch.Generator,
+    *inputs: Any,
+    steps: int = 10,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    if name == "pgd":
-        return pgd(forward, loss_fn, images, targets, eps, steps=steps, generator=generator)
-    return ATTACKS[name](forward, loss_fn, images, targets, eps)
+    """Run the attack called ``name`` (a key of :data:`ATTACKS`) on ``inputs`` (``forward,
+    loss_fn, images, targets, eps``, as :func:`pgd` takes them) with a generator seeded by
+    ``seed`` unless one is given, so that the same call gives the same images. ``steps`` is
+    ignored by FGSM."""
+    generator = generator if generator is not None else torch.Generator().manual_seed(seed)
+    return _apply(_check_name(name), inputs, steps=steps, generator=generator)
 
 
 def _check_name(name: str) -> str:
@@ -156,22 +156,12 @@ def _check_name(name: str) -> str:
     return name
 
 
-def attack(
-    name: str,
-    forward: Forward,
-    loss_fn: LossFn,
-    images: torch.Tensor,
-    targets: torch.Tensor,
-    eps: float,
-    *,
-    steps: int = 10,
-    seed: int = 0,
+def _apply(
+    name: str, inputs: tuple[Any, ...], *, steps: int, generator: torch.Generator
 ) -> torch.Tensor:
-    """Run the attack called ``name`` (a key of :data:`ATTACKS`) with a generator seeded by
-    ``seed``, so that the same call gives the same images. ``steps`` is ignored by FGSM."""
-    _check_name(name)
-    generator = torch.Generator().manual_seed(seed)
-    return _run(name, forward, loss_fn, images, targets, eps, steps=steps, generator=generator)
+    if name == "fgsm":
+        return fgsm(*inputs)
+    return pgd(*inputs, steps=steps, generator=generator)
 
 
 def attack_dataset(
@@ -226,7 +216,8 @@ def attack_dataset(
                 x, y = x.to(device), y.to(device)
             x = x.float() / 255
             if eps > 0:
-                x = _run(name, forward, loss_fn, x, y, eps, steps=steps, generator=generator)
+                inputs = (forward, loss_fn, x, y, eps)
+                x = _apply(name, inputs, steps=steps, generator=generator)
             with torch.no_grad():
                 parts.append(scores_fn(forward(x)).detach().cpu())
             done += len(y)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -315,41 +314,3 @@ def crm_scores(class_probs: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- figure
-def _pyplot():
-    from labelspace.reporting.figures import pyplot
-
-    return pyplot()
-
-
-def plot_backoff_curves(
-    curves: Mapping[str, BackoffCurve], path: str | Path, title: str | None = None
-) -> Path:
-    """Correctness (%) against informativeness, one line per method with its AUC; returns the
-    written PNG's path. Better methods sit higher: right where they can be specific."""
-    from labelspace.reporting.figures import save_figure
-
-    if not curves:
-        raise ValueError("no curves to plot")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for name, curve in curves.items():
-        x, y = curve.points()
-        ax.plot(
-            x.numpy(),
-            100 * y.numpy(),
-            marker=".",
-            markersize=3,
-            label=f"{name} (AUC {curve.auc:.3f})",
-        )
-    ax.set_xlabel("informativeness (mean predicted depth / mean true depth)")
-    ax.set_ylabel("correctness (% predicted node is the class or an ancestor)")
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from labelspace.embeddings.store import LabelEmbedding
+from labelspace.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def label_set(spec: str) -> list[str]:
     if spec == ALL_NOUNS:
         return sorted(parents)
     if spec not in parents:
-        raise ValueError(
+        raise InputError(
             f"--labels {spec!r} is not a WordNet noun synset; use '{ALL_NOUNS}' or a synset "
             "name such as mammal.n.01"
         )
@@ -109,7 +110,7 @@ def text_label_embedding(labels: Sequence[str], spec: str) -> LabelEmbedding:
 def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str], spec: str):
     """Vectors of ``labels`` in the run's label space, or a clear error when it has none."""
     if run_embedding is None:
-        raise ValueError(
+        raise InputError(
             "this run's method uses no label embedding (softmax and its hierarchical peers "
             "score only their training classes), so it cannot decode other labels"
         )
@@ -118,7 +119,7 @@ def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str
     have = set(run_embedding.labels)
     missing = [lab for lab in labels if lab not in have]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"the run's {run_embedding.kind} embedding has no vector for {len(missing)} of the "
             f"{len(labels)} labels (e.g. {', '.join(missing[:3])}): it covers only "
             f"{len(have)} labels. Open-vocabulary decoding needs text embeddings (train with "
@@ -146,11 +147,11 @@ def open_vocabulary(
     from labelspace.training.runs import load_run, test_set
 
     if images not in ("unseen", "all"):
-        raise ValueError(f"images must be 'unseen' or 'all', got {images!r}")
+        raise InputError(f"images must be 'unseen' or 'all', got {images!r}")
     prepared = load_run(Path(run))
     config, space, module = prepared.config, prepared.space, prepared.module
     if images == "unseen" and not config.unseen:
-        raise ValueError(
+        raise InputError(
             "this run has no unseen classes (train with --unseen); pass images='all' "
             "(--images all) to decode every test image"
         )
@@ -193,7 +194,7 @@ def open_vocabulary(
         result["classes_outside_label_set"] = missing
         keep = torch.tensor([t in index for t in truth])
         if not bool(keep.any()):
-            raise ValueError(
+            raise InputError(
                 f"no test class lies in the label set {spec!r} ({', '.join(missing)} are "
                 "outside it); choose labels that contain the classes, e.g. 'nouns'"
             )

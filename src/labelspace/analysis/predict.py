@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 
+from labelspace.errors import InputError
 from labelspace.training.runs import LoadedModel, load_model
 
 
-class ImageFileError(ValueError):
+class ImageFileError(InputError):
     """An image file that cannot be read."""
 
 

@@ -10,8 +10,6 @@ coarse group show the same thing by eye.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -195,65 +193,6 @@ def feature_map(
         )
         xy = tsne.fit_transform(x)
     return np.asarray(xy, dtype=np.float64), index
-
-
-def plot_feature_maps(
-    maps: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    group_names: Sequence[str],
-    path: str | Path,
-    title: str | None = None,
-) -> Path:
-    """One panel per map (``name -> (xy (M, 2), group id per point)``), points coloured by
-    coarse group, with one legend of ``group_names`` for all panels. Writes a PNG atomically."""
-    if not maps:
-        raise ValueError("no feature maps to plot")
-    for name, (xy, groups) in maps.items():
-        xy, groups = np.asarray(xy), np.asarray(groups)
-        if xy.ndim != 2 or xy.shape[1] != 2 or len(groups) != len(xy):
-            raise ValueError(
-                f"map {name!r} must be (xy (M, 2), groups (M,)), got shapes {xy.shape} "
-                f"and {groups.shape}"
-            )
-        if len(groups) and (groups.min() < 0 or groups.max() >= len(group_names)):
-            raise ValueError(
-                f"map {name!r} has group ids outside [0, {len(group_names)}): one name per group"
-            )
-    from matplotlib.lines import Line2D
-
-    from labelspace.reporting.figures import pyplot, save_figure
-
-    plt = pyplot()
-
-    g = len(group_names)
-    cmap = plt.get_cmap("tab10" if g <= 10 else "tab20" if g <= 20 else "turbo")
-    colors = [cmap(i) if g <= 20 else cmap(i / max(g - 1, 1)) for i in range(g)]
-    n = len(maps)
-    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4.5), squeeze=False)
-    for ax, (name, (xy, groups)) in zip(axes.flat, maps.items(), strict=True):
-        xy, groups = np.asarray(xy), np.asarray(groups, dtype=np.int64)
-        ax.scatter(xy[:, 0], xy[:, 1], s=4, c=[colors[k] for k in groups], alpha=0.7, lw=0)
-        ax.set_title(name, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    handles = [
-        Line2D([], [], marker="o", ls="", color=colors[i], label=label)
-        for i, label in enumerate(group_names)
-    ]
-    fig.legend(
-        handles=handles,
-        loc="center left",
-        bbox_to_anchor=(1.0, 0.5),
-        fontsize=8,
-        frameon=False,
-        ncol=1 if g <= 25 else 2,
-    )
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- names

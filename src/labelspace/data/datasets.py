@@ -31,6 +31,7 @@ from labelspace.data.transforms import (
     eval_transform,
     train_transform,
 )
+from labelspace.errors import InputError
 from labelspace.hierarchy.mapping import (
     DATASET_CLASSES,
     dataset_mapping,
@@ -210,7 +211,7 @@ def load_dataset(
         labelspace.hierarchy.mapping.UnmappedNameError: a class name with no WordNet synset.
     """
     if augment is not None and augment not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {augment!r}; choose one of {list(AUGMENTATIONS)}")
+        raise InputError(f"unknown augmentation {augment!r}; choose one of {list(AUGMENTATIONS)}")
     start = time.perf_counter()
     key = spec.strip().lower()
     skipped: list[str] = []
@@ -225,7 +226,7 @@ def load_dataset(
             train, test = _load_torchvision(name, root, download)
             source = f"{key} in {root if root is not None else default_torchvision_root()}"
         if image_size is not None and _pair(image_size) != train.image_size:
-            raise ValueError(
+            raise InputError(
                 f"image_size={image_size} is for image-folder datasets; {name} images are "
                 f"{train.image_size[0]}x{train.image_size[1]}"
             )
@@ -238,7 +239,7 @@ def load_dataset(
         raise DatasetError(f"unknown dataset {spec!r}; choose one of: {_options()}")
     else:
         if root is not None:
-            raise ValueError(
+            raise InputError(
                 f"root={root!r} is for fashion-mnist and torchvision datasets; a folder "
                 "dataset is named by its path alone"
             )

@@ -1,12 +1,14 @@
 """Errors raised while loading image datasets.
 
-All derive from :class:`DatasetError` (a ``ValueError``), so a command line can catch one type
-and print the message, which always says what was wrong and what to do about it.
+All derive from :class:`DatasetError`, an :class:`~labelspace.errors.InputError`: the command
+line prints the message, which always says what was wrong and what to do about it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from labelspace.errors import InputError
 
 __all__ = [
     "ClassMismatchError",
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset that cannot be loaded as asked."""
 
 

@@ -37,6 +37,7 @@ from labelspace.data.errors import (
     ImageSizeError,
 )
 from labelspace.data.images import InMemoryImages
+from labelspace.errors import InputError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -237,7 +238,7 @@ def _open_image(path: Path) -> Image.Image:
     if pil.mode.startswith("I;16"):  # 16-bit grayscale: keep the high byte
         return Image.fromarray((np.asarray(pil).astype(np.uint16) >> 8).astype(np.uint8), "L")
     if pil.mode in {"I", "F"}:
-        raise ValueError(f"unsupported pixel mode {pil.mode!r}; save it as 8-bit grayscale")
+        raise InputError(f"unsupported pixel mode {pil.mode!r}; save it as 8-bit grayscale")
     return pil.convert("RGB")
 
 
@@ -263,12 +264,12 @@ def decode_images(
         DatasetError: no image could be decoded.
     """
     if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None (automatic), got {channels}")
+        raise InputError(f"channels must be 1, 3 or None (automatic), got {channels}")
     size: tuple[int, int] | None = None
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if len(size) != 2 or min(size) < 1:
-            raise ValueError(
+            raise InputError(
                 f"image_size must be a positive int or (height, width), got {image_size}"
             )
     total = len(paths)

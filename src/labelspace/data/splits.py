@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["stratified_split", "val_count"]
+from labelspace.errors import InputError
+
+__all__ = ["stratified_split", "stratified_subset", "val_count"]
 
 
 def val_count(class_size: int, val_fraction: float) -> int:
@@ -57,7 +59,7 @@ def stratified_split(
         if val_count(n, val_fraction) >= n
     ]
     if too_small:
-        raise ValueError(
+        raise InputError(
             f"cannot split with val_fraction={val_fraction}: class(es) {', '.join(too_small)} "
             "would leave no training image; lower val_fraction, or leave such classes out"
         )
@@ -71,3 +73,15 @@ def stratified_split(
     train_idx = torch.from_numpy(np.flatnonzero(~is_val).astype(np.int64))
     val_idx = torch.from_numpy(np.flatnonzero(is_val).astype(np.int64))
     return train_idx, val_idx
+
+
+def stratified_subset(dataset, limit: int | None, seed: int):
+    """At most ``limit`` images of ``dataset`` in class proportion (for quick runs and tests).
+
+    ``dataset`` has ``targets`` and ``subset(indices)`` (:class:`InMemoryImages`); it is
+    returned unchanged when ``limit`` is None or not smaller than it.
+    """
+    if limit is None or limit >= len(dataset):
+        return dataset
+    _, keep = stratified_split(dataset.targets, limit / len(dataset), seed)
+    return dataset.subset(keep)

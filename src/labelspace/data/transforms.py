@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
+from labelspace.errors import InputError
+
 __all__ = [
     "AUGMENTATIONS",
     "DATASET_STATS",
@@ -124,7 +126,7 @@ def train_transform(
     2 pixels for 28-pixel grayscale images and 4 for 32-pixel RGB ones, scaled with size.
     """
     if augment not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {augment!r}; choose one of {list(AUGMENTATIONS)}")
+        raise InputError(f"unknown augmentation {augment!r}; choose one of {list(AUGMENTATIONS)}")
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     steps: list = []
     if augment in ("crop", "crop-flip"):

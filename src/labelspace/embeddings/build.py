@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from labelspace.embeddings.baselines import onehot_embedding, random_embedding
 from labelspace.embeddings.poincare import PoincareConfig, train_poincare
 from labelspace.embeddings.store import LabelEmbedding
+from labelspace.errors import InputError
 from labelspace.hierarchy.sources import LabelGraph
 
-KINDS = ("poincare", "euclidean", "sphere", "text", "poincare+text", "random", "onehot")
 ONEHOT_LIMIT = 20_000
+
+OnEpoch = Callable[[int, float, torch.Tensor], None]
+
+
+@dataclass(frozen=True)
+class EmbeddingKind:
+    """A registered kind of label embedding: how to build it for a label graph."""
+
+    name: str
+    build: Callable[[LabelGraph, PoincareConfig, str, OnEpoch | None], LabelEmbedding]
+    summary: str
+    trained: bool = False  # trained epoch by epoch (``on_epoch`` is called)
 
 
 def build_embedding(
@@ -22,75 +35,96 @@ def build_embedding(
     *,
     config: PoincareConfig | None = None,
     device: str = "cpu",
-    on_epoch: Callable[[int, float, torch.Tensor], None] | None = None,
+    on_epoch: OnEpoch | None = None,
 ) -> LabelEmbedding:
-    """Embed the graph's labels.
+    """Embed the graph's labels with the registered ``kind`` (a key of :data:`KINDS`).
 
     ``poincare``, ``euclidean``, ``text`` and ``random`` embed every node of the hierarchy
     (classes and their ancestors, so coarser labels have points too); ``sphere`` and
     ``onehot`` are defined for the classes only. ``config`` sets the dimension and seed for
     ``random`` and everything for the trained kinds.
     """
-    config = config or PoincareConfig()
-    labels, synsets = graph.labels, graph.synsets
-    if kind in ("poincare", "euclidean"):
+    try:
+        entry = KINDS[kind]
+    except KeyError:
+        raise InputError(
+            f"unknown embedding kind {kind!r}; choose one of {', '.join(KINDS)}"
+        ) from None
+    return entry.build(graph, config or PoincareConfig(), device, on_epoch)
+
+
+def _trained(manifold: str):
+    def build(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) -> LabelEmbedding:
         # direction steps are a Poincaré-ball optimiser; the flat baseline takes plain SGD
-        direction_lr = config.direction_lr if kind == "poincare" else 0.0
-        cfg = replace(config, manifold=kind, direction_lr=direction_lr)
+        direction_lr = config.direction_lr if manifold == "poincare" else 0.0
+        cfg = replace(config, manifold=manifold, direction_lr=direction_lr)
         result = train_poincare(
             graph.pairs,
-            len(labels),
+            len(graph.labels),
             cfg,
             parents=graph.hierarchy.parents,
             device=device,
             on_epoch=on_epoch,
         )
         return LabelEmbedding(
-            labels=labels,
+            labels=graph.labels,
             vectors=result.vectors,
-            kind=kind,
-            manifold=kind,
-            curvature=1.0 if kind == "poincare" else 0.0,
-            synsets=synsets,
+            kind=manifold,
+            manifold=manifold,
+            curvature=1.0 if manifold == "poincare" else 0.0,
+            synsets=graph.synsets,
             training={"source": graph.name, **result.record()},
         )
-    if kind == "sphere":
-        from labelspace.embeddings.sphere import sphere_embedding
 
-        emb = sphere_embedding(graph.hierarchy)
-        emb.training["source"] = graph.name
-        if graph.wordnet:
-            emb.synsets = list(emb.labels)
-        return emb
-    if kind == "text":
-        from labelspace.embeddings.text import text_embedding
+    return build
 
-        emb = text_embedding(labels, synsets if graph.wordnet else None, device=device)
-        emb.training["source"] = graph.name
-        return emb
-    if kind == "poincare+text":
-        return _concatenated(
-            build_embedding(graph, "poincare", config=config, device=device, on_epoch=on_epoch),
-            build_embedding(graph, "text", config=config, device=device),
+
+def _sphere(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) -> LabelEmbedding:
+    from labelspace.embeddings.sphere import sphere_embedding
+
+    emb = sphere_embedding(graph.hierarchy)
+    emb.training["source"] = graph.name
+    if graph.wordnet:
+        emb.synsets = list(emb.labels)
+    return emb
+
+
+def _text(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) -> LabelEmbedding:
+    from labelspace.embeddings.text import text_embedding
+
+    emb = text_embedding(graph.labels, graph.synsets if graph.wordnet else None, device=device)
+    emb.training["source"] = graph.name
+    return emb
+
+
+def _poincare_text(
+    graph: LabelGraph, config: PoincareConfig, device: str, on_epoch
+) -> LabelEmbedding:
+    return _concatenated(
+        KINDS["poincare"].build(graph, config, device, on_epoch),
+        KINDS["text"].build(graph, config, device, None),
+    )
+
+
+def _random(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) -> LabelEmbedding:
+    emb = random_embedding(graph.labels, config.dim, seed=config.seed)
+    emb.synsets = graph.synsets
+    emb.training["source"] = graph.name
+    return emb
+
+
+def _onehot(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) -> LabelEmbedding:
+    classes = list(graph.hierarchy.classes)
+    if len(classes) > ONEHOT_LIMIT:
+        raise InputError(
+            f"a one-hot embedding of {len(classes)} classes would need a "
+            f"{len(classes)}x{len(classes)} matrix; use a smaller hierarchy"
         )
-    if kind == "random":
-        emb = random_embedding(labels, config.dim, seed=config.seed)
-        emb.synsets = synsets
-        emb.training["source"] = graph.name
-        return emb
-    if kind == "onehot":
-        classes = list(graph.hierarchy.classes)
-        if len(classes) > ONEHOT_LIMIT:
-            raise ValueError(
-                f"a one-hot embedding of {len(classes)} classes would need a "
-                f"{len(classes)}x{len(classes)} matrix; use a smaller hierarchy"
-            )
-        emb = onehot_embedding(classes)
-        if graph.wordnet:
-            emb.synsets = list(classes)
-        emb.training["source"] = graph.name
-        return emb
-    raise ValueError(f"unknown embedding kind {kind!r}; choose one of {', '.join(KINDS)}")
+    emb = onehot_embedding(classes)
+    if graph.wordnet:
+        emb.synsets = list(classes)
+    emb.training["source"] = graph.name
+    return emb
 
 
 def _concatenated(poincare: LabelEmbedding, text: LabelEmbedding) -> LabelEmbedding:
@@ -113,3 +147,75 @@ def _concatenated(poincare: LabelEmbedding, text: LabelEmbedding) -> LabelEmbedd
         synsets=poincare.synsets,
         training={"poincare": poincare.training, "text": text.training},
     )
+
+
+KINDS: dict[str, EmbeddingKind] = {
+    k.name: k
+    for k in (
+        EmbeddingKind(
+            "poincare",
+            _trained("poincare"),
+            "Poincaré ball embedding of the hierarchy (Nickel & Kiela 2017)",
+            trained=True,
+        ),
+        EmbeddingKind(
+            "euclidean",
+            _trained("euclidean"),
+            "the same objective in flat Euclidean space (the paper's baseline)",
+            trained=True,
+        ),
+        EmbeddingKind(
+            "sphere",
+            _sphere,
+            "unit vectors whose dot products follow the hierarchy (Barz & Denzler 2019)",
+        ),
+        EmbeddingKind(
+            "text", _text, "sentence-transformer vectors of each synset's lemma and gloss"
+        ),
+        EmbeddingKind(
+            "poincare+text",
+            _poincare_text,
+            "log0 of the Poincaré point and the text vector, each unit-normalised, concatenated",
+            trained=True,
+        ),
+        EmbeddingKind("random", _random, "random Gaussian vectors (a control)"),
+        EmbeddingKind("onehot", _onehot, "one-hot vectors of the classes (a control)"),
+    )
+}
+
+
+def evaluate_embedding(
+    embedding: LabelEmbedding,
+    graph: LabelGraph,
+    *,
+    held_out: np.ndarray | None = None,
+    train_pairs: np.ndarray | None = None,
+    sample_nodes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, dict]:
+    """Reconstruction mean rank and MAP of ``embedding`` on ``graph`` (against ``train_pairs``
+    when some pairs were held out), and link prediction of ``held_out`` pairs if given.
+
+    Empty when the embedding's labels are not the graph's nodes (e.g. a class-only kind).
+    """
+    from labelspace.embeddings.evaluate import rank_neighbours, reconstruction
+
+    if embedding.labels != graph.labels:
+        return {}
+    options = dict(
+        manifold=embedding.manifold,
+        curvature=embedding.curvature or 1.0,
+        sample_nodes=sample_nodes,
+        progress=progress,
+    )
+    known = graph.pairs
+    results = {
+        "reconstruction": reconstruction(
+            embedding.vectors, known if train_pairs is None else train_pairs, **options
+        ).as_dict()
+    }
+    if held_out is not None:
+        results["link_prediction"] = rank_neighbours(
+            embedding.vectors, known, held_out, **options
+        ).as_dict()
+    return results

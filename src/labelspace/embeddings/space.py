@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from labelspace.embeddings.store import LabelEmbedding
+from labelspace.errors import InputError
 from labelspace.hierarchy.graph import Hierarchy
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def build_label_space(
         from labelspace.embeddings.poincare import PoincareConfig
 
         if embedding not in KINDS:
-            raise ValueError(
+            raise InputError(
                 f"unknown label embedding {embedding!r}: use one of {', '.join(KINDS)} or a "
                 "file written by `labelspace embed` (.safetensors)"
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from labelspace.embeddings.store import LabelEmbedding
+from labelspace.errors import InputError
 from labelspace.hierarchy.graph import Hierarchy, HierarchyError
 
 # 1 - ||x||^2 above -NEGATIVE_TOLERANCE is rounding error and clamped to 0; below it the
@@ -27,7 +28,7 @@ GRAM_TOLERANCE = 1e-6
 SINGULAR_TOLERANCE = 1e-12
 
 
-class SphereEmbeddingError(ValueError):
+class SphereEmbeddingError(InputError):
     """The hierarchy's class similarities cannot be realised by unit vectors."""
 
 

@@ -19,11 +19,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from labelspace.errors import InputError
+
 FORMAT_VERSION = 1
 MANIFOLDS = ("poincare", "euclidean", "sphere")
 
 
-class EmbeddingFileError(ValueError):
+class EmbeddingFileError(InputError):
     """A saved embedding that cannot be read, or that does not fit the classes asked for."""
 
 

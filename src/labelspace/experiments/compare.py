@@ -14,13 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from labelspace.analysis.analyze import AnalysisConfig
+from labelspace.errors import InputError
+from labelspace.files import atomic_write_text
 from labelspace.models.methods import get_method
 from labelspace.training.runs import (
     LAST_CHECKPOINT,
     METRICS_FILE,
     RunError,
     TrainConfig,
-    _write_text_atomic,
     read_config,
     read_predictions,
     train,
@@ -39,15 +40,15 @@ def parse_methods(spec: str | Sequence[str]) -> list[str]:
     """
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not items:
-        raise ValueError("no methods given; e.g. --methods softmax,poincare,devise")
+        raise InputError("no methods given; e.g. --methods softmax,poincare,devise")
     for item in items:
         stages = item.split(">")
         if len(stages) > 2:
-            raise ValueError(f"{item!r}: a two-stage method has exactly one '>'")
+            raise InputError(f"{item!r}: a two-stage method has exactly one '>'")
         for stage in stages:
             _stage_parts(stage)
     if len(set(items)) != len(items):
-        raise ValueError("a method is listed twice")
+        raise InputError("a method is listed twice")
     return items
 
 
@@ -57,9 +58,9 @@ def _stage_parts(stage: str) -> tuple[str, str | None]:
 
     method, _, embedding = stage.partition("@")
     if not get_method(method).uses_embedding and embedding:
-        raise ValueError(f"{stage!r}: {method} uses no label embedding, so '@' has no meaning")
+        raise InputError(f"{stage!r}: {method} uses no label embedding, so '@' has no meaning")
     if embedding and embedding not in KINDS and not Path(embedding).is_file():
-        raise ValueError(
+        raise InputError(
             f"{stage!r}: unknown label embedding {embedding!r}; use one of {', '.join(KINDS)} "
             "or an embedding file"
         )
@@ -77,7 +78,7 @@ def folder_name(method: str) -> str:
 
 def seed_list(first: int, count: int) -> list[int]:
     if count < 1:
-        raise ValueError(f"--seeds must be >= 1, got {count}")
+        raise InputError(f"--seeds must be >= 1, got {count}")
     return list(range(first, first + count))
 
 
@@ -201,7 +202,7 @@ def write_report(
         setup=_setup(command, seeds),
     )
     report = out / REPORT_FILE
-    _write_text_atomic(report, text)
+    atomic_write_text(report, text)
     write_html_report(report)
     return report
 

@@ -17,10 +17,12 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from labelspace.errors import InputError
+
 VIRTUAL_ROOT = "<root>"
 
 
-class HierarchyError(ValueError):
+class HierarchyError(InputError):
     """A hierarchy that cannot be used as given (cycle, self-loop, missing class, ...)."""
 
 

@@ -23,12 +23,13 @@ import difflib
 import json
 import logging
 import os
-import secrets
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
+from labelspace.errors import MissingInputError
+from labelspace.files import atomic_write_text
 from labelspace.hierarchy.graph import Hierarchy, HierarchyError, _find_cycle
 
 log = logging.getLogger(__name__)
@@ -470,28 +471,5 @@ def _unwritable(hierarchy: Hierarchy) -> Iterator[str]:
 def _atomic_write(path: Path, text: str, *, overwrite: bool) -> None:
     """Write next to ``path`` and move into place; without ``overwrite`` never clobber."""
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-            return
-        try:
-            os.link(tmp, path)  # atomic and fails if the file appeared meanwhile
-        except FileExistsError:
-            raise FileExistsError(
-                f"{path} already exists; pass overwrite=True to replace it"
-            ) from None
-        except OSError:  # file systems without hard links
-            if path.exists():
-                raise FileExistsError(
-                    f"{path} already exists; pass overwrite=True to replace it"
-                ) from None
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise MissingInputError(f"directory {path.parent} does not exist")
+    atomic_write_text(path, text, overwrite=overwrite)

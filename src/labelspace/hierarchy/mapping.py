@@ -25,6 +25,7 @@ from pathlib import Path
 
 from nltk.corpus.reader.wordnet import Synset, WordNetError
 
+from labelspace.errors import InputError
 from labelspace.hierarchy.wordnet import synset_from_wnid, wnid, wordnet
 
 __all__ = [
@@ -104,7 +105,7 @@ class SharedSynsetWarning(UserWarning):
     """Several class names map to one synset, so their label embeddings would coincide."""
 
 
-class UnmappedNameError(ValueError):
+class UnmappedNameError(InputError):
     """Some class names match no WordNet noun; ``names`` lists them all, in input order."""
 
     def __init__(self, names: Sequence[str], candidates: Mapping[str, Sequence[str]]):
@@ -128,11 +129,11 @@ class UnmappedNameError(ValueError):
         return "\n".join(lines)
 
 
-class UnknownSynsetError(ValueError):
+class UnknownSynsetError(InputError):
     """A wnid or synset name that names no WordNet 3.0 noun synset."""
 
 
-class MappingFileError(ValueError):
+class MappingFileError(InputError):
     """A malformed mapping file; the message names the file and the line."""
 
     def __init__(self, source: str, line: int, problem: str):
@@ -141,7 +142,7 @@ class MappingFileError(ValueError):
         super().__init__(f"{source}, line {line}: {problem}")
 
 
-class UnknownDatasetError(ValueError):
+class UnknownDatasetError(InputError):
     """A dataset without a shipped class list and mapping."""
 
 

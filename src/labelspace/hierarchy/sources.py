@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labelspace.errors import InputError
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.hierarchy.io import EDGE_LIST_SUFFIXES, JSON_SUFFIXES, read_hierarchy
 from labelspace.hierarchy.mapping import (
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 WORDNET_SOURCES = ("mammals", "nouns")
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """A hierarchy source that labelspace does not recognise."""
 
 

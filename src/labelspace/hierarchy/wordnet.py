@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader
 
+from labelspace.errors import LabelspaceError
 from labelspace.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ REQUIRED_FILES = [
 ]
 
 
-class WordNetNotFoundError(RuntimeError):
+class WordNetNotFoundError(LabelspaceError, RuntimeError):
     """WordNet 3.0 files are not installed where labelspace looks for them."""
 
 

@@ -14,7 +14,7 @@ Definitions (the project's design notes):
   are ``{j : lca_height[y, j] <= h}`` with ``h`` the smallest height at which that set holds at
   least k labels; hp@k is ``|top-k ∩ set| / k``, averaged over samples.
 - accuracy at height h: ``lca_height[y, ŷ] <= h``, for every h from 0 (top-1) to the maximum.
-- expected calibration error: 15 equal-width bins ``(lo, hi]`` of top-1 confidence, weighted
+- expected calibration error: 15 equal-width bins ``[lo, hi)`` of top-1 confidence, weighted
   by bin size (Guo et al., ICML 2017).
 - severity histogram: counts of ``lca_height[y, ŷ]`` over mistakes, one bin per height 1..max.
 
@@ -71,39 +71,38 @@ def _check_range(indices: torch.Tensor, num_classes: int, name: str) -> None:
         )
 
 
-def _check_pred(pred: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Top-1 predictions: 1-D integer tensor, one per target, within range."""
+def _check_predictions(
+    pred: torch.Tensor, targets: torch.Tensor, num_classes: int | None, name: str
+) -> torch.Tensor:
+    """Class indices predicted for each target: ``(N,)`` for ``pred``, ``(N, k)`` with k >= 1
+    for ``topk``; integer, within range when ``num_classes`` is known."""
     if not isinstance(pred, torch.Tensor):
-        raise ValueError(f"pred must be a tensor, got {type(pred).__name__}")
-    if pred.dim() != 1 or pred.shape[0] != targets.shape[0]:
+        raise ValueError(f"{name} must be a tensor, got {type(pred).__name__}")
+    ndim, shape = (1, "(N,)") if name == "pred" else (2, "(N, k)")
+    if pred.dim() != ndim or pred.shape[0] != targets.shape[0]:
         raise ValueError(
-            f"pred must have shape (N,) = ({targets.shape[0]},) like targets, "
+            f"{name} must have shape {shape} with N = {targets.shape[0]} like targets, "
             f"got {tuple(pred.shape)}"
         )
+    if pred.dim() == 2 and pred.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one column (k >= 1)")
     if pred.is_floating_point() or pred.is_complex() or pred.dtype == torch.bool:
-        raise ValueError(f"pred must be an integer tensor of class indices, got {pred.dtype}")
-    _check_range(pred, num_classes, "pred")
+        raise ValueError(f"{name} must be an integer tensor of class indices, got {pred.dtype}")
+    if num_classes is not None:
+        _check_range(pred, num_classes, name)
     return pred.long().to(targets.device)
+
+
+def _check_pred(pred: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Top-1 predictions: 1-D integer tensor, one per target, within range."""
+    return _check_predictions(pred, targets, num_classes, "pred")
 
 
 def _check_topk(
     topk: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None
 ) -> torch.Tensor:
     """Top-k predictions: ``(N, k)`` integer tensor with k >= 1, within range if known."""
-    if not isinstance(topk, torch.Tensor):
-        raise ValueError(f"topk must be a tensor, got {type(topk).__name__}")
-    if topk.dim() != 2 or topk.shape[0] != targets.shape[0]:
-        raise ValueError(
-            f"topk must have shape (N, k) with N = {targets.shape[0]} like targets, "
-            f"got {tuple(topk.shape)}"
-        )
-    if topk.shape[1] < 1:
-        raise ValueError("topk must have at least one column (k >= 1)")
-    if topk.is_floating_point() or topk.is_complex() or topk.dtype == torch.bool:
-        raise ValueError(f"topk must be an integer tensor of class indices, got {topk.dtype}")
-    if num_classes is not None:
-        _check_range(topk, num_classes, "topk")
-    return topk.long().to(targets.device)
+    return _check_predictions(topk, targets, num_classes, "topk")
 
 
 def _check_lca(lca_height: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -209,11 +208,12 @@ def coarse_accuracy(
 def expected_calibration_error(
     probs: torch.Tensor, targets: torch.Tensor, bins: int = ECE_BINS
 ) -> float:
-    """ECE of top-1 confidence: sum over equal-width bins ``(lo, hi]`` of
+    """ECE of top-1 confidence: sum over equal-width bins ``[lo, hi)`` of
     ``|bin| / N * |accuracy(bin) - mean confidence(bin)|``; empty bins contribute 0.
 
     ``probs`` are per-class probabilities ``(N, C)`` (e.g. :func:`decode.scores_to_probs`);
-    the prediction is their argmax (ties: smaller index).
+    the prediction is their argmax (ties: smaller index). Computed by torchmetrics'
+    ``multiclass_calibration_error`` (L1 norm) after labelspace's input checks.
     """
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
@@ -229,14 +229,11 @@ def expected_calibration_error(
     probs = probs.to(device=targets.device, dtype=torch.float64)
     if not bool(torch.isfinite(probs).all()) or bool((probs < 0).any() | (probs > 1).any()):
         raise ValueError("probs must be finite probabilities in [0, 1] (apply softmax first)")
-    conf, pred = probs.max(dim=1)  # max returns the first maximal index
-    correct = (pred == targets).double()
-    edges = torch.linspace(0.0, 1.0, bins + 1, dtype=torch.float64, device=probs.device)
-    which = torch.bucketize(conf, edges[1:-1], right=False)  # bin i holds (edges[i], edges[i+1]]
-    conf_sum = torch.bincount(which, weights=conf, minlength=bins)
-    acc_sum = torch.bincount(which, weights=correct, minlength=bins)
-    # sum_b |B_b|/N * |acc_b - conf_b|  ==  sum_b |sum_acc_b - sum_conf_b| / N
-    return ((acc_sum - conf_sum).abs().sum() / conf.shape[0]).item()
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    return multiclass_calibration_error(
+        probs, targets, num_classes=probs.shape[1], n_bins=bins, norm="l1", validate_args=False
+    ).item()
 
 
 def severity_histogram(

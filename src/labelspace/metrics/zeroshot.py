@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import torch
 
+from labelspace.errors import InputError
+
 
 def resolve_unseen(
     names: Sequence[str], classes: Sequence[str], synsets: Sequence[str]
@@ -34,15 +36,15 @@ def resolve_unseen(
         lookup.setdefault(key(syn), i)
     unknown = [n for n in names if key(n) not in lookup]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"--unseen names no class of this dataset: {', '.join(unknown)}. Its classes are: "
             f"{', '.join(classes)}"
         )
     targets = [lookup[key(n)] for n in names]
     if len(set(targets)) != len(targets):
-        raise ValueError(f"--unseen names a class twice: {', '.join(names)}")
+        raise InputError(f"--unseen names a class twice: {', '.join(names)}")
     if len(classes) - len(targets) < 2:
-        raise ValueError(
+        raise InputError(
             f"--unseen leaves {len(classes) - len(targets)} seen classes; training needs >= 2"
         )
     return sorted(targets)

@@ -13,6 +13,8 @@ import torch
 from timm.models.resnet import ResNet
 from torch import nn
 
+from labelspace.errors import InputError
+
 BACKBONES = ("small-cnn",)
 SMALL_IMAGE_SIZE = 64  # resnet-family stems are adapted at this size and below
 
@@ -35,7 +37,7 @@ class SmallCNN(nn.Module):
     ) -> None:
         super().__init__()
         if image_size < 4:
-            raise ValueError(f"small-cnn needs images of at least 4 px, got {image_size}")
+            raise InputError(f"small-cnn needs images of at least 4 px, got {image_size}")
         grid = max(1, min(4, image_size // 8))
         widths = (in_chans, 32, 64, 128)
         layers: list[nn.Module] = []
@@ -94,7 +96,7 @@ def create_backbone(name: str, in_chans: int, image_size: int) -> tuple[nn.Modul
         model = SmallCNN(in_chans, image_size)
         return model, model.num_features
     if not timm.is_model(name):
-        raise ValueError(
+        raise InputError(
             f"unknown backbone {name!r}: use one of the built-in backbones "
             f"({', '.join(BACKBONES)}) or any timm model name (such as 'resnet18')"
         )

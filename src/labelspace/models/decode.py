@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 GEOMETRIES = ("logits", "dot", "cosine", "euclidean", "poincare")
 
-__all__ = ["GEOMETRIES", "label_scores", "scores_to_probs", "topk_labels"]
+__all__ = ["GEOMETRIES", "label_scores", "score_labels", "scores_to_probs", "topk_labels"]
 
 
 # ------------------------------------------------------------------------------ validation
@@ -132,12 +132,24 @@ def label_scores(
 
     ``logits`` returns ``outputs`` unchanged (``label_vectors`` ignored, may be None). Label
     vectors are cast to the outputs' device and dtype. Materialises the full matrix: use
-    :func:`topk_labels` for large label sets.
+    :func:`topk_labels` for large label sets. Inputs are validated first; the losses, which
+    call this on every training batch, use :func:`score_labels` instead.
     """
     _check_inputs(outputs, label_vectors, geometry, curvature)
     if geometry == "logits":
         return outputs
     assert label_vectors is not None  # checked above
+    return score_labels(outputs, label_vectors, geometry, curvature)
+
+
+def score_labels(
+    outputs: torch.Tensor, label_vectors: torch.Tensor, geometry: str, curvature: float = 1.0
+) -> torch.Tensor:
+    """:func:`label_scores` for a label-vector geometry, without validating the inputs.
+
+    The one definition of every label-space score: training losses, evaluation and the
+    chunked :func:`topk_labels` all rank by it.
+    """
     return _finish(_rank_keys(outputs, label_vectors, geometry, curvature), geometry, curvature)
 
 

@@ -1,12 +1,23 @@
-"""Heads: map backbone features to softmax logits or to points of a label space."""
+"""Heads: map backbone features to softmax logits or to points of a label space.
+
+Besides the modules, the head factories the method registry names: each builds the head a
+loss needs from the number of backbone features, the built loss (its ``num_outputs`` and,
+for the ball, its curvature) and the method options.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from labelspace.embeddings.geometry import expmap0
+
+if TYPE_CHECKING:
+    from labelspace.models.losses import ClassScoreLoss
+    from labelspace.models.options import MethodOptions
 
 
 class SoftmaxHead(nn.Module):
@@ -62,3 +73,25 @@ class HyperbolicHead(nn.Module):
         norm = v.norm(dim=-1, keepdim=True).clamp_min(1e-15)
         v = v * (self.clip_r / norm).clamp(max=1.0)
         return expmap0(v, self.curvature)
+
+
+# ------------------------------------------------------------------ factories for the registry
+def linear(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
+    """Logits: one per class (or per tree node for a hierarchical softmax)."""
+    return SoftmaxHead(in_features, loss.num_outputs)
+
+
+def euclidean(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
+    """Unnormalised label-space vectors, for dot-product label spaces (DeViSE)."""
+    return EmbeddingHead(in_features, loss.num_outputs, normalize=False)
+
+
+def unit_sphere(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
+    """Unit vectors, for cosine label spaces."""
+    return EmbeddingHead(in_features, loss.num_outputs, normalize=True)
+
+
+def hyperbolic(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
+    """Points of the loss's Poincaré ball, clipped at ``options.clip_r``."""
+    curvature = getattr(loss, "curvature", 1.0)
+    return HyperbolicHead(in_features, loss.num_outputs, curvature, options.clip_r)

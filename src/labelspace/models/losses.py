@@ -1,15 +1,24 @@
-"""Training losses for classifiers with softmax outputs or outputs in a label-embedding space.
+"""Training losses: each defines how a method learns, and how it scores and ranks classes.
 
-Every loss is an ``nn.Module`` whose ``forward(outputs, targets)`` returns the mean loss over
-the batch; ``targets`` are class positions (row ``i`` of the label vectors is class ``i``,
-which is ``Hierarchy.classes[i]``). Every loss also has ``scores(outputs) -> (N, C)``: class
-scores, higher is better, whose argmax is the prediction (logits, similarities, negative
-distances or class log-probabilities).
+Every loss derives from :class:`ClassScoreLoss`, an ``nn.Module`` with
+
+- ``forward(outputs, targets)``: the mean loss over the batch; ``targets`` are class positions
+  (row ``i`` of the label vectors is class ``i``, which is ``Hierarchy.classes[i]``);
+- ``scores(outputs) -> (N, C)``: class scores, higher is better, whose argmax is the
+  prediction (logits, similarities, negative distances or class log-probabilities): the one
+  definition of the method's score, used in training, evaluation, analysis and prediction;
+- ``probabilities(scores)``: class probabilities where the method trains a probability model
+  (for calibration, back-off and CRM), else ``None``;
+- ``restrict_to(seen)``: zero-shot training, where the competitors of the true class are the
+  seen classes only while ``scores`` still covers every class;
+- ``num_outputs``: how many numbers the model's head must produce;
+- ``from_space(space, options)``: the loss of a method on a label space (the method registry,
+  :mod:`labelspace.models.methods`, calls it).
 
 Label vectors are copied and frozen (a buffer) unless ``trainable=True``, in which case they
-are an ``nn.Parameter``. Losses with parameters (trainable labels, the classifier of
-:class:`CosineCrossEntropyLoss`) need them in the optimiser: optimise
-``[*model.parameters(), *loss.parameters()]``.
+are a parameter (a geoopt ``ManifoldParameter`` on the Poincaré ball, so that the optimiser
+takes Riemannian steps and keeps them inside the ball). Losses with parameters need them in
+the optimiser: optimise ``[*model.parameters(), *loss.parameters()]``.
 
 Where a loss needs a tree but WordNet gives a DAG, each node keeps the one parent that
 :meth:`Hierarchy.path_to_root` follows (the deepest parent, ties to the lower index).
@@ -18,14 +27,109 @@ Where a loss needs a tree but WordNet gives a DAG, each node keeps the one paren
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelspace.embeddings.geometry import pairwise_distance, project
+from labelspace.embeddings.geometry import project
+from labelspace.errors import InputError
 from labelspace.hierarchy.graph import Hierarchy
+from labelspace.models.decode import score_labels
+
+if TYPE_CHECKING:
+    from labelspace.embeddings.space import LabelSpace
+    from labelspace.models.options import MethodOptions
+
+
+class ClassScoreLoss(nn.Module):
+    """Base class: a training criterion that also owns the method's class scores."""
+
+    geometry: ClassVar[str] = "logits"  # how outputs become scores (models.decode.GEOMETRIES)
+    trains_on_seen_only: ClassVar[bool] = True  # False: the loss needs every class's images
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("seen", None)  # zero-shot: the classes trained on, else None
+        self.register_buffer("remap", None)  # class position -> position among the seen
+
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> ClassScoreLoss:
+        """The loss of a method on ``space`` with ``options`` (see the method registry)."""
+        raise NotImplementedError
+
+    @property
+    def num_outputs(self) -> int:
+        """How many numbers the head must produce per image."""
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes :meth:`scores` ranks."""
+        raise NotImplementedError
+
+    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(N, C)``, higher is better."""
+        return outputs
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor | None:
+        """Class probabilities from :meth:`scores`, or ``None`` where none are trained."""
+        return None
+
+    def restrict_to(self, seen: Sequence[int], num_classes: int) -> ClassScoreLoss:
+        """Zero-shot training: rank the true class against the ``seen`` classes only.
+
+        A loss that ranks the true label against the others would otherwise push every image
+        away from the unseen labels it never saw, which is exactly the knowledge zero-shot
+        recognition needs. :meth:`scores` still covers every class, so decoding can reach the
+        unseen ones.
+        """
+        if not self.trains_on_seen_only:
+            raise InputError(
+                f"{type(self).__name__} cannot leave classes out of training: zero-shot runs "
+                "need a loss that ranks the true label against the others (softmax, poincare, "
+                "devise, cosine, cosine-ce)"
+            )
+        seen_ids = torch.as_tensor(list(seen), dtype=torch.long)
+        if seen_ids.numel() < 2 or int(seen_ids.max()) >= num_classes or int(seen_ids.min()) < 0:
+            raise InputError(f"need >= 2 seen classes among {num_classes}, got {seen_ids.tolist()}")
+        remap = torch.full((num_classes,), -1, dtype=torch.long)
+        remap[seen_ids] = torch.arange(len(seen_ids))
+        self.seen, self.remap = seen_ids, remap
+        return self
+
+    def seen_only(
+        self, scores: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The score columns and target positions of the seen classes (all when unrestricted)."""
+        if self.seen is None:
+            return scores, targets
+        local = self.remap[targets]
+        if bool((local < 0).any()):
+            raise ValueError("a training batch holds an image of an unseen class")
+        return scores[:, self.seen], local
+
+
+class SoftmaxLoss(ClassScoreLoss):
+    """A loss on one logit per class: scores are the logits, probabilities their softmax."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self._num_classes = num_classes
+
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
+
+    @property
+    def num_outputs(self) -> int:
+        return self._num_classes
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores.softmax(-1)
 
 
 def _as_label_tensor(label_vectors: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -35,10 +139,12 @@ def _as_label_tensor(label_vectors: torch.Tensor | np.ndarray) -> torch.Tensor:
     return vectors
 
 
-class _LabelVectorLoss(nn.Module):
-    """Base class holding the (C, D) label vectors as a buffer or, if trainable, a parameter."""
+class LabelVectorLoss(ClassScoreLoss):
+    """A loss on outputs in a label space: scores compare the output with every label vector
+    under the loss's :attr:`geometry` (:func:`labelspace.models.decode.score_labels`)."""
 
     label_vectors: torch.Tensor
+    curvature: float = 0.0
 
     def __init__(self, label_vectors: torch.Tensor | np.ndarray, trainable: bool = False) -> None:
         super().__init__()
@@ -57,34 +163,45 @@ class _LabelVectorLoss(nn.Module):
         """Dimension of the label space: the size the model's output must have."""
         return self.label_vectors.shape[1]
 
+    @property
+    def num_outputs(self) -> int:
+        return self.dim
+
+    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
+        return score_labels(outputs, self.label_vectors, self.geometry, self.curvature)
+
 
 # --------------------------------------------------------------------------- softmax baseline
-class CrossEntropy(nn.Module):
+class CrossEntropy(SoftmaxLoss):
     """Plain softmax cross-entropy on class logits: the flat baseline.
 
     ``label_smoothing`` as in Szegedy et al., "Rethinking the Inception Architecture" (CVPR
     2016); 0 gives ordinary cross-entropy.
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
-        super().__init__()
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0) -> None:
+        super().__init__(num_classes)
         self.label_smoothing = label_smoothing
 
-    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> CrossEntropy:
+        return cls(space.num_classes)
 
-    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits, targets = self.seen_only(outputs, targets)
+        return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
 
 
 # --------------------------------------------------------------------------- DeViSE
-class DeviseHingeLoss(_LabelVectorLoss):
+class DeviseHingeLoss(LabelVectorLoss):
     """DeViSE ranking hinge loss (Frome et al., "DeViSE: A Deep Visual-Semantic Embedding
     Model", NeurIPS 2013).
 
     With scores ``s = outputs @ labels.T``: ``sum_{j != y} max(0, margin - s_y + s_j)``. The
     label vectors are used as given (Frome et al. unit-normalise them beforehand).
     """
+
+    geometry = "dot"
 
     def __init__(
         self,
@@ -95,11 +212,12 @@ class DeviseHingeLoss(_LabelVectorLoss):
         super().__init__(label_vectors, trainable)
         self.margin = margin
 
-    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs @ self.label_vectors.T
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> DeviseHingeLoss:
+        return cls(space.class_vectors, options.margin, options.trainable_embedding)
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        s = self.scores(outputs)
+        s, targets = self.seen_only(self.scores(outputs), targets)
         s_true = s.gather(1, targets[:, None])
         hinge = (self.margin - s_true + s).clamp_min(0.0)
         hinge = hinge.masked_fill(F.one_hot(targets, s.shape[1]).bool(), 0.0)
@@ -107,18 +225,24 @@ class DeviseHingeLoss(_LabelVectorLoss):
 
 
 # --------------------------------------------------------------------------- cosine losses
-class CosineLoss(_LabelVectorLoss):
+class CosineLoss(LabelVectorLoss):
     """``1 - cos(output, label_y)`` (Barz & Denzler, "Hierarchy-based Image Embeddings for
-    Semantic Image Retrieval", WACV 2019). Predictions are the most cosine-similar labels."""
+    Semantic Image Retrieval", WACV 2019). Predictions are the most cosine-similar labels.
 
-    def __init__(self, label_vectors: torch.Tensor | np.ndarray, trainable: bool = False) -> None:
-        super().__init__(label_vectors, trainable)
+    It pulls each output towards its own label only, so zero-shot training has nothing to
+    leave out."""
 
-    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        return F.normalize(outputs, dim=-1) @ F.normalize(self.label_vectors, dim=-1).T
+    geometry = "cosine"
+
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> CosineLoss:
+        return cls(space.class_vectors, trainable=options.trainable_embedding)
+
+    def cosine_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return (1.0 - F.cosine_similarity(outputs, self.label_vectors[targets], dim=-1)).mean()
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return (1.0 - F.cosine_similarity(outputs, self.label_vectors[targets], dim=-1)).mean()
+        return self.cosine_loss(outputs, targets)
 
 
 class CosineCrossEntropyLoss(CosineLoss):
@@ -149,22 +273,31 @@ class CosineCrossEntropyLoss(CosineLoss):
         self.classifier = nn.Linear(in_dim, num_classes)
         self.weight = weight
 
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> CosineCrossEntropyLoss:
+        return cls(
+            space.class_vectors, weight=options.ce_weight, trainable=options.trainable_embedding
+        )
+
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(F.normalize(outputs, dim=-1))
-        return super().forward(outputs, targets) + self.weight * F.cross_entropy(logits, targets)
+        logits, local = self.seen_only(self.classifier(F.normalize(outputs, dim=-1)), targets)
+        return self.cosine_loss(outputs, targets) + self.weight * F.cross_entropy(logits, local)
 
 
 # --------------------------------------------------------------------------- Poincaré ball
-class PoincareLoss(_LabelVectorLoss):
+class PoincareLoss(LabelVectorLoss):
     """Cross-entropy over ``-d(output, label_j) / temperature`` with the Poincaré distance.
 
     The distance-based softmax of hyperbolic prototype classifiers (e.g. Khrulkov et al.,
     "Hyperbolic Image Embeddings", CVPR 2020; Long et al., "Searching for Actions on the
     Hyperbole", CVPR 2020). ``outputs`` must lie in the ball of curvature ``-curvature``
-    (see :class:`~labelspace.models.heads.HyperbolicHead`). Labels are projected into the
-    clamped ball on use; trainable labels get plain Euclidean gradients (an approximation of
-    Riemannian optimisation that the projection keeps valid).
+    (see :class:`~labelspace.models.heads.HyperbolicHead`). The scores are ``-d``; the
+    temperature enters once, in :meth:`logits`, which both the loss and the probabilities use.
+    Trainable labels are a geoopt ``ManifoldParameter`` on the ball: a Riemannian optimiser
+    (:func:`labelspace.training.module.build_optimizer`) steps along the ball's geometry.
     """
+
+    geometry = "poincare"
 
     def __init__(
         self,
@@ -173,22 +306,67 @@ class PoincareLoss(_LabelVectorLoss):
         temperature: float = 0.1,
         trainable: bool = False,
     ) -> None:
-        super().__init__(label_vectors, trainable)
+        super().__init__(label_vectors, trainable=False)
         if curvature <= 0 or temperature <= 0:
             raise ValueError("curvature and temperature must be positive")
         self.curvature = curvature
         self.temperature = temperature
+        if trainable:
+            import geoopt
+
+            points = project(self.label_vectors, curvature)
+            del self.label_vectors  # the buffer becomes a point on the manifold
+            self.label_vectors = geoopt.ManifoldParameter(
+                points, manifold=geoopt.PoincareBall(c=curvature)
+            )
+
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> PoincareLoss:
+        return cls(
+            poincare_class_points(space, options.label_radius),
+            curvature=space.curvature,
+            temperature=options.temperature,
+            trainable=options.trainable_embedding,
+        )
 
     def scores(self, outputs: torch.Tensor) -> torch.Tensor:
         labels = project(self.label_vectors, self.curvature)
-        return -pairwise_distance(outputs, labels, self.curvature) / self.temperature
+        return score_labels(outputs, labels, self.geometry, self.curvature)
+
+    def logits(self, scores: torch.Tensor) -> torch.Tensor:
+        """``-d / T``: the logits of the distance softmax."""
+        return scores / self.temperature
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        return self.logits(scores).softmax(-1)
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.scores(outputs), targets)
+        logits, targets = self.seen_only(self.logits(self.scores(outputs)), targets)
+        return F.cross_entropy(logits, targets)
+
+
+def poincare_class_points(space: LabelSpace, label_radius: float | None) -> torch.Tensor:
+    """The class points a Poincaré head aims at.
+
+    A Poincaré embedding of a hierarchy pushes its leaves (the classes) to the edge of the
+    ball, tens of units from the origin, where an image head cannot follow (``clip_r`` keeps
+    its outputs within 2 x clip_r of the origin) and the softmax over distances saturates.
+    Moving the points along their rays so that the farthest class lies ``label_radius`` from
+    the origin keeps the hierarchy's directions and the order of generality, and puts every
+    class within reach. ``label_radius=None`` uses the embedding as it is.
+    """
+    from labelspace.embeddings.geometry import radius_factor, scale_in_tangent_space
+
+    vectors = space.class_vectors
+    if label_radius is None:
+        return vectors
+    c = space.curvature
+    factor = radius_factor(vectors, label_radius, c)
+    return scale_in_tangent_space(vectors.double(), factor, c).float()
 
 
 # --------------------------------------------------------------------------- hierarchy-aware
-class SoftLabelLoss(nn.Module):
+class SoftLabelLoss(SoftmaxLoss):
     """Soft-label cross-entropy (Bertinetto et al., "Making Better Mistakes: Leveraging Class
     Hierarchies with Deep Networks", CVPR 2020).
 
@@ -198,20 +376,23 @@ class SoftLabelLoss(nn.Module):
     to one-hot targets (plain cross-entropy).
     """
 
+    trains_on_seen_only = False
+
     def __init__(self, lca_height: torch.Tensor | np.ndarray, beta: float = 10.0) -> None:
-        super().__init__()
         heights = torch.as_tensor(lca_height, dtype=torch.float32)
         if heights.ndim != 2 or heights.shape[0] != heights.shape[1]:
             raise ValueError(f"lca_height must be a (C, C) matrix, got {tuple(heights.shape)}")
+        super().__init__(heights.shape[0])
         distance = heights / heights.max().clamp_min(1.0)
         self.beta = beta
         self.register_buffer("soft_targets", torch.softmax(-beta * distance, dim=1))
 
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> SoftLabelLoss:
+        return cls(space.lca_height, beta=options.beta)
+
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs, self.soft_targets[targets])
-
-    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs
 
 
 def _class_paths(hierarchy: Hierarchy) -> list[list[int]]:
@@ -220,7 +401,7 @@ def _class_paths(hierarchy: Hierarchy) -> list[list[int]]:
     return [[index[n] for n in hierarchy.path_to_root(c)] for c in hierarchy.classes]
 
 
-class HierarchicalCrossEntropy(nn.Module):
+class HierarchicalCrossEntropy(SoftmaxLoss):
     """Hierarchical cross-entropy, HXE (Bertinetto et al., CVPR 2020), on class logits.
 
     ``p(node)`` is the summed softmax probability of the classes below ``node`` (in the DAG,
@@ -231,8 +412,10 @@ class HierarchicalCrossEntropy(nn.Module):
     Computed in log space: ``log p(node)`` is a masked log-sum-exp of class log-probabilities.
     """
 
+    trains_on_seen_only = False
+
     def __init__(self, hierarchy: Hierarchy, alpha: float = 0.1) -> None:
-        super().__init__()
+        super().__init__(len(hierarchy.classes))
         self.alpha = alpha
         paths = _class_paths(hierarchy)
         on_paths = sorted({n for p in paths for n in p})
@@ -267,11 +450,12 @@ class HierarchicalCrossEntropy(nn.Module):
         log_conditional = log_p_nodes[:, :-1] - log_p_nodes[:, 1:]
         return -(self.weights[targets] * log_conditional).sum(1).mean()
 
-    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> HierarchicalCrossEntropy:
+        return cls(space.hierarchy, alpha=options.alpha)
 
 
-class HierarchicalSoftmax(nn.Module):
+class HierarchicalSoftmax(ClassScoreLoss):
     """Hierarchical softmax over a WordTree (Redmon & Farhadi, "YOLO9000: Better, Faster,
     Stronger", CVPR 2017).
 
@@ -284,6 +468,8 @@ class HierarchicalSoftmax(nn.Module):
     ``"<node>#self"``, for "this node itself" among its children, so that class probabilities
     always sum to one. Only-children get conditional 1 (their logit is unused).
     """
+
+    trains_on_seen_only = False
 
     def __init__(self, hierarchy: Hierarchy) -> None:
         super().__init__()
@@ -321,6 +507,10 @@ class HierarchicalSoftmax(nn.Module):
         """Logits the model must produce: one per non-root tree node (+ ``#self`` leaves)."""
         return self.group.numel()
 
+    @property
+    def num_classes(self) -> int:
+        return self.membership.shape[0]
+
     def conditional_log_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """``log p(node | tree parent)`` per output: a log-softmax within each sibling group."""
         logits = logits.float()
@@ -337,79 +527,15 @@ class HierarchicalSoftmax(nn.Module):
         """``log p(class)`` for every class, ``(N, C)``: the scores to decode predictions from."""
         return self.conditional_log_probs(logits) @ self.membership.T
 
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> HierarchicalSoftmax:
+        return cls(space.hierarchy)
+
     def scores(self, outputs: torch.Tensor) -> torch.Tensor:
         return self.class_log_probs(outputs)
 
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores.exp()
+
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return -self.class_log_probs(outputs).gather(1, targets[:, None]).mean()
-
-
-LOSSES: dict[str, type[nn.Module]] = {
-    "ce": CrossEntropy,
-    "devise": DeviseHingeLoss,
-    "cosine": CosineLoss,
-    "cosine-ce": CosineCrossEntropyLoss,
-    "poincare": PoincareLoss,
-    "soft-labels": SoftLabelLoss,
-    "hxe": HierarchicalCrossEntropy,
-    "hsoftmax": HierarchicalSoftmax,
-}
-
-
-# --------------------------------------------------------------------------- zero-shot
-class SeenClassesLoss(nn.Module):
-    """Train ``inner`` as if only the ``seen`` classes existed; score every class.
-
-    Zero-shot learning keeps unseen classes in the label space but shows no image of them.
-    A loss that ranks the true label against the others (cross-entropy over logits or over
-    -distance/T, DeViSE's hinge) would otherwise push every image away from the unseen labels
-    it never saw, which is exactly the knowledge zero-shot recognition needs. Here the
-    competitors are the seen labels only; ``scores`` still covers all classes, so decoding
-    can reach the unseen ones. Losses that spread the target over the hierarchy's classes
-    (soft labels, HXE, hierarchical softmax) have no such restriction and are refused.
-    """
-
-    def __init__(self, inner: nn.Module, seen: torch.Tensor | list[int], num_classes: int) -> None:
-        super().__init__()
-        kind = type(inner).__name__
-        if not isinstance(inner, CrossEntropy | PoincareLoss | DeviseHingeLoss | CosineLoss):
-            raise ValueError(
-                f"{kind} cannot leave classes out of training: zero-shot runs need a loss that "
-                "ranks the true label against the others (softmax, poincare, devise, cosine, "
-                "cosine-ce)"
-            )
-        seen = torch.as_tensor(seen, dtype=torch.long)
-        if seen.numel() < 2 or int(seen.max()) >= num_classes or int(seen.min()) < 0:
-            raise ValueError(f"need >= 2 seen classes among {num_classes}, got {seen.tolist()}")
-        remap = torch.full((num_classes,), -1, dtype=torch.long)
-        remap[seen] = torch.arange(len(seen))
-        self.inner = inner
-        self.register_buffer("seen", seen)
-        self.register_buffer("remap", remap)
-
-    @property
-    def label_vectors(self) -> torch.Tensor:
-        return self.inner.label_vectors
-
-    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        return self.inner.scores(outputs)
-
-    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        local = self.remap[targets]
-        if bool((local < 0).any()):
-            raise ValueError("a training batch holds an image of an unseen class")
-        inner = self.inner
-        if isinstance(inner, CosineCrossEntropyLoss):
-            logits = inner.classifier(F.normalize(outputs, dim=-1))[:, self.seen]
-            return CosineLoss.forward(inner, outputs, targets) + inner.weight * F.cross_entropy(
-                logits, local
-            )
-        if isinstance(inner, CosineLoss):  # pulls towards the true label only: nothing to mask
-            return inner(outputs, targets)
-        scores = inner.scores(outputs)[:, self.seen]
-        if isinstance(inner, DeviseHingeLoss):
-            hinge = (inner.margin - scores.gather(1, local[:, None]) + scores).clamp_min(0.0)
-            hinge = hinge.masked_fill(F.one_hot(local, scores.shape[1]).bool(), 0.0)
-            return hinge.sum(1).mean()
-        smoothing = getattr(inner, "label_smoothing", 0.0)
-        return F.cross_entropy(scores, local, label_smoothing=smoothing)

@@ -7,6 +7,7 @@ so a report can be rebuilt without training again.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from labelspace.hierarchy.graph import Hierarchy
+from labelspace.analysis.config import parse_eps
 
 log = logging.getLogger(__name__)
 
@@ -74,107 +75,6 @@ def markdown_table(results: Sequence[MethodResult]) -> str:
         ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
-
-
-def hierarchy_order(hierarchy: Hierarchy) -> list[int]:
-    """Class positions in depth-first order of the hierarchy (siblings by name), so that a
-    confusion matrix shows related classes next to each other."""
-    class_pos = {hierarchy.index[c]: i for i, c in enumerate(hierarchy.classes)}
-    order: list[int] = []
-    seen: set[int] = set()
-    stack = [hierarchy.index[hierarchy.root]]
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if node in class_pos:
-            order.append(class_pos[node])
-        kids = sorted(hierarchy.children[node], key=lambda k: hierarchy.nodes[k], reverse=True)
-        stack.extend(kids)
-    return order
-
-
-def _pyplot():
-    from labelspace.reporting.figures import pyplot
-
-    return pyplot()
-
-
-def _savefig(fig, path: Path) -> Path:
-    from labelspace.reporting.figures import save_figure
-
-    save_figure(fig, path)
-    _pyplot().close(fig)
-    return path
-
-
-def plot_accuracy_severity(results: Sequence[MethodResult], path: Path) -> Path:
-    """Top-1 accuracy against mistake severity: better methods sit top-left."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for r in results:
-        x, y = r.metrics["test"].get("severity"), 100 * r.metrics["test"]["top1"]
-        ax.scatter([x], [y], s=40)
-        ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
-    ax.set_xlabel("mistake severity (mean LCA height of mistakes, lower is better)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _savefig(fig, path)
-
-
-def plot_severity_histograms(
-    results: Sequence[MethodResult], lca_height: torch.Tensor, path: Path
-) -> Path:
-    """How many mistakes each method makes at each LCA height."""
-    plt = _pyplot()
-    from labelspace.metrics.hierarchical import severity_histogram
-
-    max_h = int(lca_height.max())
-    width = 0.8 / max(len(results), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, r in enumerate(results):
-        counts = severity_histogram(r.scores.argmax(-1), r.targets, lca_height).numpy()
-        xs = np.arange(1, len(counts) + 1) + (i - (len(results) - 1) / 2) * width
-        ax.bar(xs, counts, width=width, label=r.name)
-    ax.set_xticks(range(1, max_h + 1))
-    ax.set_xlabel("height of LCA(true, predicted) for mistakes")
-    ax.set_ylabel("mistakes (test images)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _savefig(fig, path)
-
-
-def plot_confusions(
-    results: Sequence[MethodResult], hierarchy: Hierarchy, class_names: Sequence[str], path: Path
-) -> Path:
-    """Row-normalised confusion matrices, classes in hierarchy order, one panel per method."""
-    plt = _pyplot()
-    order = hierarchy_order(hierarchy)
-    names = [class_names[i] for i in order]
-    c = len(order)
-    cols = min(len(results), 3)
-    rows = (len(results) + cols - 1) // cols
-    size = 3.2 + 0.12 * c
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
-    for ax in axes.flat[len(results) :]:
-        ax.axis("off")
-    for ax, r in zip(axes.flat, results, strict=False):
-        pred = r.scores.argmax(-1)
-        conf = torch.zeros(c, c)
-        conf.index_put_((r.targets, pred), torch.ones(len(pred)), accumulate=True)
-        conf = conf / conf.sum(1, keepdim=True).clamp_min(1)
-        conf = conf[order][:, order]
-        ax.imshow(conf.numpy(), cmap="Blues", vmin=0, vmax=1)
-        ax.set_title(r.name, fontsize=10)
-        if c <= 30:
-            ax.set_xticks(range(c), names, rotation=90, fontsize=7)
-            ax.set_yticks(range(c), names, fontsize=7)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-    fig.tight_layout()
-    return _savefig(fig, path)
 
 
 # --------------------------------------------------------------------------- several seeds
@@ -263,65 +163,6 @@ def seed_table(
     return "\n".join(lines)
 
 
-def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], path: Path) -> Path:
-    """Top-1 against mistake severity: every seed as a dot, the mean with 95 % CI bars."""
-    from labelspace.reporting.stats import mean_ci
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.8, 4.4))
-    for i, (name, seeds) in enumerate(per_method.items()):
-        xs = [m["severity"] for m in seeds if np.isfinite(m.get("severity", np.nan))]
-        ys = [100 * m["top1"] for m in seeds if np.isfinite(m.get("severity", np.nan))]
-        if not xs:
-            continue
-        color = f"C{i % 10}"
-        ax.scatter(xs, ys, s=12, alpha=0.5, color=color)
-        cx, cy = mean_ci(xs), mean_ci(ys)
-        err = (
-            (np.nan_to_num(cx.half_width), np.nan_to_num(cy.half_width)) if len(xs) > 1 else (0, 0)
-        )
-        ax.errorbar(cx.mean, cy.mean, xerr=err[0], yerr=err[1], fmt="o", color=color, capsize=3)
-        ax.annotate(name, (cx.mean, cy.mean), textcoords="offset points", xytext=(6, 4), fontsize=9)
-    ax.set_xlabel("mistake severity (mean LCA height of mistakes, lower is better)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _savefig(fig, path)
-
-
-def plot_robustness(results: dict[str, list[MethodResult]], path: Path) -> Path | None:
-    """Top-1 and mistake severity against attack strength, mean ± 95 % CI over seeds."""
-    from labelspace.reporting.stats import mean_ci
-
-    plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    drawn = False
-    attack = ""
-    for name, runs in results.items():
-        points = [r.analysis["robustness"]["points"] for r in runs if r.analysis]
-        if not points or len(points) != len(runs):
-            continue
-        attack = runs[0].analysis["robustness"]["attack"].upper()
-        eps = [p["eps"] * 255 for p in points[0]]
-        for ax, key, scale in ((ax1, "top1", 100.0), (ax2, "severity", 1.0)):
-            stats = [mean_ci([scale * run[j][key] for run in points]) for j in range(len(eps))]
-            means = [s.mean for s in stats]
-            err = [0.0 if not np.isfinite(s.half_width) else s.half_width for s in stats]
-            ax.errorbar(eps, means, yerr=err, marker="o", capsize=3, label=name)
-        drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax1.set_ylabel("top-1 accuracy under attack (%)")
-    ax2.set_ylabel("mistake severity under attack ↓")
-    for ax in (ax1, ax2):
-        ax.set_xlabel(f"{attack} L∞ budget ε (× 1/255)")
-        ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
-    fig.tight_layout()
-    return _savefig(fig, path)
-
-
 def build_report(
     out: Path,
     results: dict[str, list[MethodResult]],
@@ -331,8 +172,15 @@ def build_report(
     setup: str,
 ) -> str:
     """The comparison report (Markdown) and its figures under ``out/plots``."""
-    from labelspace.analysis.backoff import BackoffCurve, plot_backoff_curves
-    from labelspace.analysis.representations import plot_feature_maps
+    from labelspace.analysis.backoff import BackoffCurve
+    from labelspace.reporting.figures import (
+        plot_accuracy_severity_seeds,
+        plot_backoff_curves,
+        plot_confusions,
+        plot_feature_maps,
+        plot_robustness,
+        plot_severity_histograms,
+    )
     from labelspace.reporting.stats import compare_seeds
 
     plots = out / "plots"
@@ -384,7 +232,7 @@ def build_report(
         ]
         eps_keys = sorted(
             {k for m in per_method.values() for k in m[0] if k.startswith("adv_top1@")},
-            key=lambda k: eval_fraction(k.split("@")[1]),
+            key=lambda k: parse_eps(k.split("@")[1]),
         )
         beyond += [(k, f"top-1 % under ε={k.split('@')[1]}", 2, 100.0) for k in eps_keys]
         if eps_keys:
@@ -468,12 +316,6 @@ def build_report(
     return "\n".join(lines)
 
 
-def eval_fraction(text: str) -> float:
-    """``"8/255"`` -> 0.0314; ``"0"`` -> 0."""
-    num, _, den = text.partition("/")
-    return float(num) / float(den or 1)
-
-
 def _seed_note(n_seeds: int, baseline: str) -> str:
     if n_seeds == 1:
         return "One seed: no confidence intervals or tests; differences may be noise."
@@ -509,3 +351,35 @@ LEGEND = (
     "(DeViSE). acc@hN: prediction counts as right when it shares an ancestor of height ≤ N "
     "with the truth. ECE only where the method gives probabilities. ↓: lower is better."
 )
+
+
+# the report's main columns for a terminal: (metric key, heading, shown in %)
+SUMMARY_COLUMNS = (
+    ("top1", "top-1 %", True),
+    ("severity", "sever.↓", False),
+    ("hdist@5", "hdist@5↓", False),
+    ("hp@2", "hp@2 %", True),
+    ("ece", "ECE↓", False),
+    ("backoff_info@99", "info@99", False),
+    ("zsl_top1", "ZSL %", True),
+    ("gzsl_h_top1", "GZSL H %", True),
+)
+
+
+def summary_table(
+    results: dict[str, list[MethodResult]],
+) -> tuple[list[tuple[str, str, bool]], dict[str, list[float]]]:
+    """The main columns that some method has, and per method their means over seeds followed
+    by the mean training seconds (for a terminal table; report.md has everything)."""
+    from labelspace.reporting.stats import seed_mean
+
+    flats = {name: [flat_metrics(r) for r in runs] for name, runs in results.items()}
+    columns = [c for c in SUMMARY_COLUMNS if any(c[0] in f[0] for f in flats.values())]
+    rows = {
+        name: [
+            seed_mean([f.get(key, math.nan) for f in runs])
+            for key in [*(c[0] for c in columns), "train_seconds"]
+        ]
+        for name, runs in flats.items()
+    }
+    return columns, rows

@@ -1,17 +1,28 @@
-"""Figures and small tables that labelspace writes (matplotlib, headless)."""
+"""Every figure labelspace draws (matplotlib on the file-only Agg backend, written atomically).
+
+The Poincaré disk of a label embedding, and the figures of a comparison report: accuracy
+against mistake severity, severity histograms, confusion matrices, robustness under attack,
+back-off curves and feature maps. The analyses compute; this module draws.
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from labelspace.embeddings.geometry import expmap0, logmap0
 from labelspace.embeddings.store import LabelEmbedding
+from labelspace.errors import InputError, OutputExistsError
+from labelspace.files import atomic_write
 from labelspace.hierarchy.graph import Hierarchy
+
+if TYPE_CHECKING:
+    from labelspace.analysis.backoff import BackoffCurve
+    from labelspace.reporting.comparison import MethodResult
 
 
 def disk_coordinates(embedding: LabelEmbedding) -> tuple[np.ndarray, str]:
@@ -22,7 +33,7 @@ def disk_coordinates(embedding: LabelEmbedding) -> tuple[np.ndarray, str]:
     which keeps each point's distance from the origin (its generality) and the main spread.
     """
     if embedding.manifold != "poincare":
-        raise ValueError(f"a Poincaré disk needs a Poincaré embedding, not {embedding.manifold!r}")
+        raise InputError(f"a Poincaré disk needs a Poincaré embedding, not {embedding.manifold!r}")
     c = embedding.curvature or 1.0
     x = embedding.vectors.double()
     if embedding.dim == 2:
@@ -56,7 +67,7 @@ def plot_poincare_disk(
     plt = pyplot()
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
     xy, note = disk_coordinates(embedding)
     position = {label: i for i, label in enumerate(embedding.labels)}
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
@@ -87,11 +98,7 @@ def plot_poincare_disk(
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title or f"{embedding.training.get('source', '')} in the Poincaré disk ({note})")
-    try:
-        save_figure(fig, path)
-    finally:
-        plt.close(fig)
-    return path
+    return save_and_close(fig, path)
 
 
 def pyplot():
@@ -105,18 +112,232 @@ def pyplot():
 
 
 def save_figure(fig, path: str | Path) -> Path:
-    """Write a matplotlib figure as PNG atomically (temp file, then rename), readable by all."""
+    """Write a matplotlib figure as PNG atomically (temp file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    return atomic_write(
+        path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight", dpi=fig.dpi)
+    )
+
+
+def save_and_close(fig, path: str | Path) -> Path:
+    """:func:`save_figure`, then free the figure's memory (even if saving failed)."""
     try:
-        fig.savefig(tmp, bbox_inches="tight", dpi=fig.dpi)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a figure is not
-        os.replace(tmp, path)
+        return save_figure(fig, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        pyplot().close(fig)
+
+
+# --------------------------------------------------------------------------- comparisons
+def hierarchy_order(hierarchy: Hierarchy) -> list[int]:
+    """Class positions in depth-first order of the hierarchy (siblings by name), so that a
+    confusion matrix shows related classes next to each other."""
+    class_pos = {hierarchy.index[c]: i for i, c in enumerate(hierarchy.classes)}
+    order: list[int] = []
+    seen: set[int] = set()
+    stack = [hierarchy.index[hierarchy.root]]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in class_pos:
+            order.append(class_pos[node])
+        kids = sorted(hierarchy.children[node], key=lambda k: hierarchy.nodes[k], reverse=True)
+        stack.extend(kids)
+    return order
+
+
+def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], path: Path) -> Path:
+    """Top-1 against mistake severity: every seed as a dot, the mean with 95 % CI bars."""
+    from labelspace.reporting.stats import mean_ci
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.8, 4.4))
+    for i, (name, seeds) in enumerate(per_method.items()):
+        xs = [m["severity"] for m in seeds if np.isfinite(m.get("severity", np.nan))]
+        ys = [100 * m["top1"] for m in seeds if np.isfinite(m.get("severity", np.nan))]
+        if not xs:
+            continue
+        color = f"C{i % 10}"
+        ax.scatter(xs, ys, s=12, alpha=0.5, color=color)
+        cx, cy = mean_ci(xs), mean_ci(ys)
+        err = (
+            (np.nan_to_num(cx.half_width), np.nan_to_num(cy.half_width)) if len(xs) > 1 else (0, 0)
+        )
+        ax.errorbar(cx.mean, cy.mean, xerr=err[0], yerr=err[1], fmt="o", color=color, capsize=3)
+        ax.annotate(name, (cx.mean, cy.mean), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    ax.set_xlabel("mistake severity (mean LCA height of mistakes, lower is better)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_and_close(fig, path)
+
+
+def plot_severity_histograms(
+    results: Sequence[MethodResult], lca_height: torch.Tensor, path: Path
+) -> Path:
+    """How many mistakes each method makes at each LCA height."""
+    plt = pyplot()
+    from labelspace.metrics.hierarchical import severity_histogram
+
+    max_h = int(lca_height.max())
+    width = 0.8 / max(len(results), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, r in enumerate(results):
+        counts = severity_histogram(r.scores.argmax(-1), r.targets, lca_height).numpy()
+        xs = np.arange(1, len(counts) + 1) + (i - (len(results) - 1) / 2) * width
+        ax.bar(xs, counts, width=width, label=r.name)
+    ax.set_xticks(range(1, max_h + 1))
+    ax.set_xlabel("height of LCA(true, predicted) for mistakes")
+    ax.set_ylabel("mistakes (test images)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_and_close(fig, path)
+
+
+def plot_confusions(
+    results: Sequence[MethodResult], hierarchy: Hierarchy, class_names: Sequence[str], path: Path
+) -> Path:
+    """Row-normalised confusion matrices, classes in hierarchy order, one panel per method."""
+    plt = pyplot()
+    order = hierarchy_order(hierarchy)
+    names = [class_names[i] for i in order]
+    c = len(order)
+    cols = min(len(results), 3)
+    rows = (len(results) + cols - 1) // cols
+    size = 3.2 + 0.12 * c
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[len(results) :]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, results, strict=False):
+        pred = r.scores.argmax(-1)
+        conf = torch.zeros(c, c)
+        conf.index_put_((r.targets, pred), torch.ones(len(pred)), accumulate=True)
+        conf = conf / conf.sum(1, keepdim=True).clamp_min(1)
+        conf = conf[order][:, order]
+        ax.imshow(conf.numpy(), cmap="Blues", vmin=0, vmax=1)
+        ax.set_title(r.name, fontsize=10)
+        if c <= 30:
+            ax.set_xticks(range(c), names, rotation=90, fontsize=7)
+            ax.set_yticks(range(c), names, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    fig.tight_layout()
+    return save_and_close(fig, path)
+
+
+def plot_robustness(results: dict[str, list[MethodResult]], path: Path) -> Path | None:
+    """Top-1 and mistake severity against attack strength, mean ± 95 % CI over seeds."""
+    from labelspace.reporting.stats import mean_ci
+
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    drawn = False
+    attack = ""
+    for name, runs in results.items():
+        points = [r.analysis["robustness"]["points"] for r in runs if r.analysis]
+        if not points or len(points) != len(runs):
+            continue
+        attack = runs[0].analysis["robustness"]["attack"].upper()
+        eps = [p["eps"] * 255 for p in points[0]]
+        for ax, key, scale in ((ax1, "top1", 100.0), (ax2, "severity", 1.0)):
+            stats = [mean_ci([scale * run[j][key] for run in points]) for j in range(len(eps))]
+            means = [s.mean for s in stats]
+            err = [0.0 if not np.isfinite(s.half_width) else s.half_width for s in stats]
+            ax.errorbar(eps, means, yerr=err, marker="o", capsize=3, label=name)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax1.set_ylabel("top-1 accuracy under attack (%)")
+    ax2.set_ylabel("mistake severity under attack ↓")
+    for ax in (ax1, ax2):
+        ax.set_xlabel(f"{attack} L∞ budget ε (× 1/255)")
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    return save_and_close(fig, path)
+
+
+def plot_backoff_curves(
+    curves: Mapping[str, BackoffCurve], path: str | Path, title: str | None = None
+) -> Path:
+    """Correctness (%) against informativeness, one line per method with its AUC; returns the
+    written PNG's path. Better methods sit higher: right where they can be specific."""
+    if not curves:
+        raise ValueError("no curves to plot")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for name, curve in curves.items():
+        x, y = curve.points()
+        ax.plot(
+            x.numpy(),
+            100 * y.numpy(),
+            marker=".",
+            markersize=3,
+            label=f"{name} (AUC {curve.auc:.3f})",
+        )
+    ax.set_xlabel("informativeness (mean predicted depth / mean true depth)")
+    ax.set_ylabel("correctness (% predicted node is the class or an ancestor)")
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return save_and_close(fig, path)
+
+
+def plot_feature_maps(
+    maps: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    group_names: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """One panel per map (``name -> (xy (M, 2), group id per point)``), points coloured by
+    coarse group, with one legend of ``group_names`` for all panels. Writes a PNG atomically."""
+    if not maps:
+        raise ValueError("no feature maps to plot")
+    for name, (xy, groups) in maps.items():
+        xy, groups = np.asarray(xy), np.asarray(groups)
+        if xy.ndim != 2 or xy.shape[1] != 2 or len(groups) != len(xy):
+            raise ValueError(
+                f"map {name!r} must be (xy (M, 2), groups (M,)), got shapes {xy.shape} "
+                f"and {groups.shape}"
+            )
+        if len(groups) and (groups.min() < 0 or groups.max() >= len(group_names)):
+            raise ValueError(
+                f"map {name!r} has group ids outside [0, {len(group_names)}): one name per group"
+            )
+    from matplotlib.lines import Line2D
+
+    plt = pyplot()
+
+    g = len(group_names)
+    cmap = plt.get_cmap("tab10" if g <= 10 else "tab20" if g <= 20 else "turbo")
+    colors = [cmap(i) if g <= 20 else cmap(i / max(g - 1, 1)) for i in range(g)]
+    n = len(maps)
+    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4.5), squeeze=False)
+    for ax, (name, (xy, groups)) in zip(axes.flat, maps.items(), strict=True):
+        xy, groups = np.asarray(xy), np.asarray(groups, dtype=np.int64)
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, c=[colors[k] for k in groups], alpha=0.7, lw=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [
+        Line2D([], [], marker="o", ls="", color=colors[i], label=label)
+        for i, label in enumerate(group_names)
+    ]
+    fig.legend(
+        handles=handles,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=8,
+        frameon=False,
+        ncol=1 if g <= 25 else 2,
+    )
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_and_close(fig, path)

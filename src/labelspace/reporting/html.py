@@ -11,13 +11,13 @@ import base64
 import html
 import logging
 import mimetypes
-import os
 import re
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import markdown
+
+from labelspace.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -105,24 +105,6 @@ def first_heading(markdown_text: str) -> str | None:
     return None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_html_report(
     markdown_path: Path, html_path: Path | None = None, *, title: str | None = None
 ) -> Path:
@@ -141,5 +123,6 @@ def write_html_report(
         raise ValueError(f"HTML output would overwrite the Markdown source: {out}")
     page_title = title if title is not None else (first_heading(text) or markdown_path.stem)
     page = markdown_to_html(text, base_dir=markdown_path.parent, title=page_title)
-    _atomic_write_text(out, page)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, page)
     return out

@@ -299,3 +299,8 @@ def format_cell(
     elif significant is False:
         text += " (n.s.)"
     return text
+
+
+def seed_mean(values: Sequence[float]) -> float:
+    """The plain mean over seeds; NaN when any seed lacks the value (or there is none)."""
+    return float(np.mean(np.asarray(values, dtype=float))) if len(values) else math.nan

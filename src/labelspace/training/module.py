@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import geoopt
 import lightning as L
 import torch
+import torchmetrics
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from labelspace.models.methods import Method, MethodOptions, class_probabilities, class_scores
+from labelspace.errors import InputError
+from labelspace.files import atomic_write
+from labelspace.models.losses import ClassScoreLoss
+from labelspace.models.methods import Method
+from labelspace.training.config import OPTIMIZERS
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +56,13 @@ class OptimConfig:
 
 
 class LabelSpaceClassifier(L.LightningModule):
-    """The network, its criterion and the rule that turns outputs into class scores."""
+    """The network and its criterion, which also turns outputs into class scores."""
 
     def __init__(
         self,
         net: LabelSpaceNet,
-        criterion: nn.Module,
+        criterion: ClassScoreLoss,
         method: Method,
-        options: MethodOptions,
-        curvature: float,
         optim: OptimConfig,
         seed: int = 0,
     ) -> None:
@@ -66,19 +70,20 @@ class LabelSpaceClassifier(L.LightningModule):
         self.net = net
         self.criterion = criterion  # a module: some losses own parameters (cosine-ce)
         self.method = method
-        self.options = options
-        self.curvature = curvature
         self.optim = optim
         self.seed = seed
+        self.val_top1 = torchmetrics.classification.MulticlassAccuracy(
+            criterion.num_classes, average="micro"
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
 
     def scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        return class_scores(self.method, self.criterion, outputs, self.curvature)
+        return self.criterion.scores(outputs)
 
     def probabilities(self, scores: torch.Tensor) -> torch.Tensor | None:
-        return class_probabilities(self.method, self.criterion, scores, self.options)
+        return self.criterion.probabilities(scores)
 
     def on_train_epoch_start(self) -> None:
         # an epoch depends only on (seed, epoch) and the weights: resumed runs match
@@ -99,26 +104,63 @@ class LabelSpaceClassifier(L.LightningModule):
         images, targets = batch
         outputs = self(images)
         loss = self.criterion(outputs, targets)
-        top1 = (self.scores(outputs).argmax(-1) == targets).float().mean()
+        self.val_top1(self.scores(outputs), targets)
         self.log("val_loss", loss, on_epoch=True, sync_dist=True)
-        self.log("val_top1", top1, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("val_top1", self.val_top1, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
         cfg = self.optim
-        if cfg.optimizer == "adamw":
-            opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        elif cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(
-                params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True
-            )
-        else:
-            raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use adamw or sgd")
+        opt = build_optimizer([p for p in self.parameters() if p.requires_grad], cfg)
         total = max(1, cfg.epochs * cfg.steps_per_epoch)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=total, pct_start=0.15 if total > 20 else 0.3
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def build_optimizer(params: list[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW or SGD with Nesterov momentum; Riemannian versions when a parameter lives on a
+    manifold (trainable Poincaré label points, a geoopt ``ManifoldParameter``).
+
+    geoopt's optimisers take Euclidean steps for ordinary parameters, so one optimiser serves
+    both. Its Adam couples weight decay into the gradient, so the AdamW variant applies
+    decoupled decay to the Euclidean parameters itself (:class:`RiemannianAdamW`), exactly as
+    torch's AdamW would; label points on the ball get no decay.
+    """
+    if cfg.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {cfg.optimizer!r}; use {' or '.join(OPTIMIZERS)}")
+    on_manifold = [p for p in params if isinstance(p, geoopt.ManifoldParameter)]
+    flat = [p for p in params if not isinstance(p, geoopt.ManifoldParameter)]
+    if cfg.optimizer == "sgd":
+        sgd = geoopt.optim.RiemannianSGD if on_manifold else torch.optim.SGD
+        return sgd(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+    if not on_manifold:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = [
+        {"params": flat, "decoupled_weight_decay": cfg.weight_decay},
+        {"params": on_manifold, "decoupled_weight_decay": 0.0},
+    ]
+    return RiemannianAdamW([g for g in groups if g["params"]], lr=cfg.lr)
+
+
+class RiemannianAdamW(geoopt.optim.RiemannianAdam):
+    """geoopt's RiemannianAdam with AdamW's decoupled weight decay per parameter group
+    (``decoupled_weight_decay``): the decay is applied after the gradients are computed and
+    before the Adam step, as torch's AdamW does."""
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            for group in self.param_groups:
+                decay = group.get("decoupled_weight_decay", 0.0)
+                for p in group["params"]:
+                    if decay and p.grad is not None:
+                        p.mul_(1.0 - group["lr"] * decay)
+        super().step()
+        return loss
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -163,10 +205,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     while saving never leaves a truncated checkpoint behind."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        path = os.fspath(path)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        save = super().save_checkpoint
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: save(checkpoint, tmp, storage_options))
 
 
 @dataclass

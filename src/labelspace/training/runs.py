@@ -20,9 +20,8 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,12 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from labelspace.data.splits import stratified_subset
 from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
-from labelspace.models.methods import MethodOptions, build_head, build_loss, get_method
+from labelspace.errors import OutputExistsError
+from labelspace.files import atomic_write, atomic_write_json, atomic_write_text
+from labelspace.models.methods import get_method
+from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.module import (
     AtomicCheckpointIO,
     LabelSpaceClassifier,
@@ -51,64 +54,19 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.safetensors"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 
-
-class RunError(ValueError):
-    """A run folder that cannot be used as asked."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything ``labelspace train`` needs; saved as the run's config.yaml."""
-
-    data: str = "fashion-mnist"
-    root: str | None = None
-    mapping: str | None = None
-    method: str = "softmax"
-    embedding: str | None = None  # default: the method's; a kind or a .safetensors file
-    embedding_dim: int = 32  # Poincaré image models: 32-d was closer to softmax than 10-d
-    backbone: str = "small-cnn"
-    epochs: int = 5
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    val_fraction: float = 0.1
-    train_limit: int | None = None  # at most this many training images (and a share for val)
-    test_limit: int | None = None
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    workers: int = 0
-    skip_corrupt: bool = False
-    download: bool = False  # torchvision datasets only
-    augment: str | None = None  # none | flip | crop | crop-flip; default: by image type
-    init_from: str | None = None  # a run whose backbone starts this one (two-stage)
-    unseen: list[str] = field(default_factory=list)  # zero-shot: classes kept out of training
-    options: MethodOptions = field(default_factory=MethodOptions)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise RunError(f"config has unknown keys: {', '.join(sorted(unknown))}")
-        raw = dict(raw)
-        raw["options"] = MethodOptions(**raw.get("options", {}))
-        return cls(**raw)
-
-    def validate(self) -> None:
-        get_method(self.method)
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch size must be >= 1")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
+__all__ = [
+    "CONFIG_FILE",
+    "LAST_CHECKPOINT",
+    "METRICS_FILE",
+    "PREDICTIONS_FILE",
+    "RunError",
+    "TrainConfig",
+    "evaluate_run",
+    "load_model",
+    "load_run",
+    "prepare",
+    "train",
+]
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -143,35 +101,18 @@ def build_module(
     method = get_method(config.method)
     torch.manual_seed(config.seed)  # the same seed gives every method the same initial backbone
     backbone, features = create_backbone(config.backbone, in_chans, image_size)
-    head = build_head(method, features, space, config.options)
-    criterion = build_loss(method, space, config.options)
+    head, criterion = method.build(features, space, config.options)
     if config.unseen:
         from labelspace.metrics.zeroshot import resolve_unseen
-        from labelspace.models.losses import SeenClassesLoss
 
         unseen = set(resolve_unseen(config.unseen, space.classes, space.synsets))
-        seen = [t for t in range(space.num_classes) if t not in unseen]
-        criterion = SeenClassesLoss(criterion, seen, space.num_classes)
+        criterion.restrict_to(
+            [t for t in range(space.num_classes) if t not in unseen], space.num_classes
+        )
     optim = OptimConfig(config.optimizer, config.lr, config.weight_decay, config.epochs, steps)
     return LabelSpaceClassifier(
-        LabelSpaceNet(backbone, head),
-        criterion,
-        method,
-        config.options,
-        space.curvature,
-        optim,
-        seed=config.seed,
+        LabelSpaceNet(backbone, head), criterion, method, optim, seed=config.seed
     )
-
-
-def _limit(dataset, limit: int | None, seed: int):
-    """A stratified subset of at most ``limit`` images (for quick runs and tests)."""
-    from labelspace.data.splits import stratified_split
-
-    if limit is None or limit >= len(dataset):
-        return dataset
-    _, keep = stratified_split(dataset.targets, limit / len(dataset), seed)
-    return dataset.subset(keep)
 
 
 def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
@@ -199,7 +140,7 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     )
     train_idx, val_idx = stratified_split(data.train.targets, config.val_fraction, config.seed)
     # the training images carry augmentation + normalisation; validation gets the test's
-    train_set = _limit(data.train.subset(train_idx), config.train_limit, config.seed)
+    train_set = stratified_subset(data.train.subset(train_idx), config.train_limit, config.seed)
     val_set = data.train.subset(val_idx).with_transform(data.test.transform)
     if config.unseen:  # zero-shot: no image of an unseen class is trained or validated on
         from labelspace.data.images import filter_classes
@@ -210,7 +151,7 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
         train_set, val_set = filter_classes(train_set, seen), filter_classes(val_set, seen)
     if config.train_limit is not None:  # a quick run validates on a proportionate share
         share = config.val_fraction / (1 - config.val_fraction)
-        val_set = _limit(
+        val_set = stratified_subset(
             val_set, max(len(space.classes), round(config.train_limit * share)), config.seed
         )
     world = config.devices if isinstance(config.devices, int) else 1
@@ -244,20 +185,6 @@ def load_weights(run: Path) -> dict[str, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------- the run folder
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; run files are not
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    _write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
 def read_config(run: Path) -> TrainConfig:
     path = run / CONFIG_FILE
     if not path.is_file():
@@ -273,7 +200,7 @@ def _open_folder(run: Path, *, resume: bool, overwrite: bool) -> None:
         return
     if run.exists() and any(run.iterdir()):
         if not overwrite:
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"{run} already exists; pass --resume to continue it or --overwrite to replace it"
             )
         shutil.rmtree(run)
@@ -308,7 +235,7 @@ def train(
         pass
     elif not resume:
         _open_folder(run, resume=False, overwrite=overwrite)
-        _write_text_atomic(
+        atomic_write_text(
             run / CONFIG_FILE,
             yaml.safe_dump(
                 {
@@ -384,7 +311,7 @@ def _check_resumed_space(run: Path, space: LabelSpace) -> None:
 
 def test_set(prepared: Prepared):
     data = prepared.data
-    return _limit(data.test, prepared.config.test_limit, prepared.config.seed)
+    return stratified_subset(data.test, prepared.config.test_limit, prepared.config.seed)
 
 
 def finish(
@@ -412,8 +339,7 @@ def finish(
             **zero_shot_metrics(preds.scores, preds.targets, unseen),
         }
     tensors = {"scores": preds.scores.contiguous(), "targets": preds.targets.contiguous()}
-    save_file(tensors, str(run / f".{PREDICTIONS_FILE}.tmp"))
-    os.replace(run / f".{PREDICTIONS_FILE}.tmp", run / PREDICTIONS_FILE)
+    atomic_write(run / PREDICTIONS_FILE, lambda tmp: save_file(tensors, str(tmp)))
     result: dict[str, Any] = {
         "method": prepared.config.method,
         "data": prepared.data.name,
@@ -427,7 +353,7 @@ def finish(
         result["train_seconds"] = round(train_seconds, 2)
         result["train_images_per_second"] = round(train_images_per_second or 0.0, 1)
         result["resumed"] = resumed
-    write_json(run / METRICS_FILE, result)
+    atomic_write_json(run / METRICS_FILE, result)
     return result
 
 
@@ -465,8 +391,13 @@ def load_model(run: Path) -> LoadedModel:
 
 
 def load_final_weights(module: LabelSpaceClassifier, run: Path) -> None:
-    """Load a run's last checkpoint into ``module``; any key mismatch is an error."""
-    missing, unexpected = module.load_state_dict(load_weights(run), strict=False)
+    """Load a run's last checkpoint into ``module``; any key mismatch is an error.
+
+    Zero-shot runs saved before the losses learnt :meth:`restrict_to` wrapped their loss as
+    ``criterion.inner``; those keys are read as the loss's own.
+    """
+    state = {k.replace("criterion.inner.", "criterion."): v for k, v in load_weights(run).items()}
+    missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise RunError(f"{run}: checkpoint does not match the model ({missing or unexpected})")
 

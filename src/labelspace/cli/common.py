@@ -1,0 +1,188 @@
+"""What every command shares: consoles, error handling, progress bars, tables, option types.
+
+Nothing here imports torch, Lightning or matplotlib: ``labelspace --help`` must stay fast, so
+each command imports the library it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from labelspace.analysis.config import AnalysisConfig
+from labelspace.errors import LabelspaceError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class LabelspaceGroup(TyperGroup):
+    """Turns a :class:`LabelspaceError` (bad input) into one line on stderr and exit status 2.
+
+    Any other exception is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabelspaceError as exc:
+            raise fail(str(exc)) from None
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` and return the exit (status 2) for the caller to raise."""
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+# --------------------------------------------------------------------------- option types
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="fashion-mnist, cifar10, cifar100, mammals, nouns, a hierarchy file (.tsv/.csv/.json) "
+        "or comma-separated class names.",
+    ),
+]
+MappingOpt = Annotated[
+    Path | None, typer.Option("--mapping", help="Override file: name<TAB>synset per line.")
+]
+RunArg = Annotated[Path, typer.Argument(help="Run folder (config, checkpoints, metrics, report).")]
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="fashion-mnist (Debian idx files), torchvision:fashion-mnist|cifar10|cifar100, or an "
+        "ImageFolder root holding train/ and test/.",
+    ),
+]
+AttackOpt = Annotated[str, typer.Option(help="pgd or fgsm.")]
+EpsOpt = Annotated[
+    str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
+]
+AttackImagesOpt = Annotated[int, typer.Option(help="Test images attacked per run.")]
+FeatureImagesOpt = Annotated[
+    int, typer.Option(help="Test images for silhouettes and the feature map.")
+]
+FeatureMapOpt = Annotated[str, typer.Option(help="tsne or pca.")]
+ANALYSIS = AnalysisConfig()  # the defaults of the analysis options
+
+
+def analysis_config(
+    attack: str, eps: str, attack_images: int, feature_images: int, feature_map: str
+) -> AnalysisConfig:
+    """The analysis options of ``analyze``, ``compare`` and ``demo``, validated."""
+    from labelspace.analysis.config import parse_eps
+
+    return AnalysisConfig(
+        attack=attack,
+        eps=parse_eps(eps),
+        attack_images=attack_images,
+        feature_images=feature_images,
+        feature_map=feature_map,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+def names(csv: str | None) -> list[str]:
+    """``"cat, truck"`` -> ``["cat", "truck"]``; ``None`` -> ``[]``."""
+    return [n.strip() for n in (csv or "").split(",") if n.strip()]
+
+
+def command_line() -> str:
+    """The command as typed, for reports."""
+    return " ".join(["labelspace", *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def load_graph(source: str, mapping: Path | None):
+    """The label graph of a hierarchy source, with a status line while WordNet is read."""
+    from labelspace.hierarchy.sources import load_source
+
+    with console.status(f"building the hierarchy of {source} ..."):
+        return load_source(source, mapping=mapping)
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def data_progress() -> Callable[[int, int], None]:
+    """A progress callback that shows a bar once images start being decoded."""
+    bar = progress()
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("decoding images", total=total, info="")
+        bar.update(task, completed=done)
+        if done >= total:
+            bar.stop()
+
+    return update
+
+
+PERCENT_KEYS = ("top", "hp@", "acc@", "zsl_", "gzsl_", "seen_", "hit@")
+
+
+def print_metrics(title: str, metrics: Mapping[str, float]) -> None:
+    """A two-column table; accuracies in %, NaN as a dash."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        percent = key.startswith(PERCENT_KEYS)
+        shown = "–" if value != value else (f"{100 * value:.2f} %" if percent else f"{value:.4f}")
+        table.add_row(key, shown)
+    console.print(table)
+
+
+def print_result(result: dict) -> None:
+    """A run's test metrics, and its zero-shot figures where it has unseen classes."""
+    print_metrics(f"{result['method']} on {result['data']} (test)", result["test"])
+    if "zero_shot" in result:
+        zs = dict(result["zero_shot"])
+        unseen = ", ".join(zs.pop("unseen"))
+        print_metrics(f"zero-shot, unseen: {unseen}", zs)
+
+
+def print_comparison(out: Path, methods: list[str], seeds: list[int]) -> None:
+    """The comparison report's main columns as a terminal table (means over seeds)."""
+    from labelspace.experiments.compare import load_results
+    from labelspace.reporting.comparison import summary_table
+
+    columns, rows = summary_table(load_results(out, methods, seeds))
+    title = f"comparison in {out}" + (f", mean of {len(seeds)} seeds" if len(seeds) > 1 else "")
+    table = Table(title=f"{title} (all columns: report.md)")
+    table.add_column("method", no_wrap=True)
+    for _, heading, _ in columns:
+        table.add_column(heading, justify="right")
+    table.add_column("train s", justify="right")
+    for name, values in rows.items():
+        cells = []
+        for (_, _, percent), value in zip([*columns, ("", "", False)], values, strict=True):
+            if value != value:
+                cells.append("–")
+            else:
+                cells.append(f"{100 * value:.2f}" if percent else f"{value:.3f}")
+        cells[-1] = "–" if values[-1] != values[-1] else f"{values[-1]:.0f}"
+        table.add_row(name, *cells)
+    console.print(table)

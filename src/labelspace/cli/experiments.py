@@ -1,0 +1,196 @@
+"""Commands that compare methods: ``compare`` and the end-to-end ``demo``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from labelspace.analysis.config import DEFAULT_EPS
+from labelspace.cli.common import (
+    ANALYSIS,
+    AttackImagesOpt,
+    AttackOpt,
+    DataOpt,
+    EpsOpt,
+    FeatureImagesOpt,
+    FeatureMapOpt,
+    MappingOpt,
+    analysis_config,
+    command_line,
+    console,
+    fail,
+    load_graph,
+    names,
+    print_comparison,
+)
+from labelspace.cli.labels import evaluate_with_progress, train_embedding
+from labelspace.cli.models import OPTIONS, TRAIN, method_options
+from labelspace.embeddings.poincare import PoincareConfig
+from labelspace.training.config import TrainConfig
+
+DEFAULT_METHODS = "softmax,poincare,devise"
+
+
+def compare(
+    out: Annotated[Path, typer.Argument(help="Folder for the runs and the report.")],
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods; 'poincare>softmax' = two-stage fine-tune.")
+    ] = DEFAULT_METHODS,
+    data: DataOpt = TRAIN.data,
+    backbone: str = TRAIN.backbone,
+    epochs: int = TRAIN.epochs,
+    finetune_epochs: Annotated[
+        int | None, typer.Option(help="Epochs of a two-stage fine-tune (default epochs/2).")
+    ] = None,
+    batch_size: int = TRAIN.batch_size,
+    lr: float = TRAIN.lr,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    seed: int = TRAIN.seed,
+    dim: int = TRAIN.embedding_dim,
+    temperature: float = OPTIONS.temperature,
+    label_radius: float = OPTIONS.label_radius,
+    root: str | None = None,
+    mapping: MappingOpt = None,
+    augment: str | None = None,
+    skip_corrupt: bool = TRAIN.skip_corrupt,
+    accelerator: str = TRAIN.accelerator,
+    devices: int = TRAIN.devices,
+    workers: int = TRAIN.workers,
+    seeds: Annotated[
+        int, typer.Option(help="Train every method this many times (seeds seed, seed+1, ...).")
+    ] = 1,
+    unseen: Annotated[
+        str | None,
+        typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
+    ] = None,
+    analyze: Annotated[
+        bool, typer.Option(help="Back-off, attacks and feature analyses of every run.")
+    ] = True,
+    attack: AttackOpt = ANALYSIS.attack,
+    eps: EpsOpt = DEFAULT_EPS,
+    attack_images: AttackImagesOpt = ANALYSIS.attack_images,
+    feature_images: FeatureImagesOpt = ANALYSIS.feature_images,
+    feature_map: FeatureMapOpt = ANALYSIS.feature_map,
+    overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
+) -> None:
+    """Train several methods with the same backbone, budget and seeds; analyse every run;
+    write one report (report.md and a self-contained report.html)."""
+    from labelspace.experiments.compare import parse_methods, run_comparison, seed_list
+
+    chosen = parse_methods(methods)
+    analysis = (
+        analysis_config(attack, eps, attack_images, feature_images, feature_map)
+        if analyze
+        else None
+    )
+    base = TrainConfig(
+        data=data,
+        backbone=backbone,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        train_limit=train_limit,
+        test_limit=test_limit,
+        seed=seed,
+        embedding_dim=dim,
+        options=method_options(temperature, OPTIONS.clip_r, label_radius),
+        root=root,
+        mapping=str(mapping) if mapping else None,
+        augment=augment,
+        skip_corrupt=skip_corrupt,
+        accelerator=accelerator,
+        devices=devices,
+        workers=workers,
+        unseen=names(unseen),
+    )
+    report = run_comparison(
+        chosen,
+        base,
+        out,
+        finetune_epochs=finetune_epochs,
+        seeds=seeds,
+        analysis=analysis,
+        overwrite=overwrite,
+        command=command_line(),
+        on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
+    )
+    print_comparison(report.parent, chosen, seed_list(seed, seeds))
+    console.print(f"report: {report}")
+
+
+# the demo's label spaces: (hierarchy, embedding settings); each is also trained in 2-D
+DEMO_EMBEDDINGS = (
+    ("fashion-mnist", {"dim": 5, "epochs": 300, "batch_size": 32}),
+    ("mammals", {"dim": 5, "epochs": 150, "batch_size": 128}),
+)
+
+
+def demo(
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the demo's files (default runs/demo-<time>).")
+    ] = None,
+    seed: int = 0,
+    epochs: Annotated[int, typer.Option(help="Epochs per image model.")] = 6,
+    methods: Annotated[str, typer.Option(help="Image methods compared.")] = DEFAULT_METHODS,
+    images: Annotated[bool, typer.Option(help="Also train and compare the image models.")] = True,
+) -> None:
+    """The main job: label spaces of Fashion-MNIST and the mammals, then softmax, Poincaré and
+    DeViSE image models trained on Fashion-MNIST and compared in one report."""
+    from labelspace.reporting.figures import plot_poincare_disk
+
+    out = out or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+    if out.exists() and any(out.iterdir()):
+        raise fail(f"{out} exists and is not empty; choose another --out")
+    summary = Table(title="label-space demo")
+    for col in ("hierarchy", "labels", "pairs", "dim", "train s", "mean rank", "MAP"):
+        summary.add_column(col, justify="left" if col == "hierarchy" else "right")
+    for source, settings in DEMO_EMBEDDINGS:
+        config = PoincareConfig(seed=seed, **settings)
+        graph = load_graph(source, None)
+        console.rule(f"{source}: {len(graph.labels):,} labels, {len(graph.pairs):,} closure pairs")
+        if source == "fashion-mnist":
+            console.print(graph.hierarchy.tree())
+        for cfg in (config, replace(config, dim=2, epochs=2 * config.epochs)):
+            name = f"{source}-poincare-{cfg.dim}d"
+            emb, seconds = train_embedding(graph, "poincare", cfg, name=name)
+            results = evaluate_with_progress(emb, graph)
+            emb.training["evaluation"] = results
+            emb.save(out / f"{name}.safetensors")
+            r = results["reconstruction"]
+            summary.add_row(
+                source,
+                f"{len(graph.labels):,}",
+                f"{len(graph.pairs):,}",
+                str(cfg.dim),
+                f"{seconds:.1f}",
+                f"{r['mean_rank']:.3f}",
+                f"{r['map']:.4f}",
+            )
+            if cfg.dim == 2:
+                png = plot_poincare_disk(emb, graph.hierarchy, out / f"{source}-disk.png")
+                console.print(f"wrote {png}")
+    console.print(summary)
+    console.print(f"embeddings and pictures in {out}/")
+    if not images:
+        return
+    from labelspace.analysis.config import AnalysisConfig
+    from labelspace.experiments.compare import parse_methods, run_comparison
+
+    console.rule("image models on Fashion-MNIST: same backbone, budget and seed")
+    chosen = parse_methods(methods)
+    report = run_comparison(
+        chosen,
+        TrainConfig(epochs=epochs, seed=seed),
+        out / "fashion-mnist",
+        analysis=AnalysisConfig(),
+        command=command_line(),
+        on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
+    )
+    print_comparison(report.parent, chosen, [seed])
+    console.print(f"report: {report}")

@@ -1,0 +1,247 @@
+"""Commands on hierarchies and label embeddings: ``hierarchy``, ``embed``,
+``evaluate-embedding`` and ``plot-disk``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from labelspace.cli.common import MappingOpt, SourceArg, console, fail, load_graph, progress
+from labelspace.embeddings.poincare import PoincareConfig
+
+POINCARE = PoincareConfig()  # the defaults of the embedding options
+
+
+def hierarchy(
+    source: SourceArg = "fashion-mnist",
+    mapping: MappingOpt = None,
+    max_children: Annotated[int, typer.Option(help="Children shown per node.")] = 30,
+    tree: Annotated[bool, typer.Option(help="Print the tree.")] = True,
+) -> None:
+    """Show the hierarchy a dataset, WordNet subtree or file induces."""
+    graph = load_graph(source, mapping)
+    h = graph.hierarchy
+    if tree:
+        console.print(h.tree(max_children=max_children))
+    table = Table(title=f"hierarchy: {graph.name}", show_header=False)
+    table.add_row("nodes", f"{len(h):,}")
+    table.add_row("classes", f"{len(h.classes):,}")
+    table.add_row("direct edges", f"{h.num_edges:,}")
+    table.add_row("closure pairs", f"{len(graph.pairs):,}")
+    table.add_row("root", h.root)
+    table.add_row("max depth", str(int(h.depth.max())))
+    for note in h.notes:
+        table.add_row("note", note)
+    console.print(table)
+
+
+def train_embedding(graph, kind: str, config: PoincareConfig, *, name: str, device: str = "cpu"):
+    """Build ``kind`` on ``graph`` with a progress bar; returns the embedding and seconds."""
+    from labelspace.embeddings.build import KINDS, build_embedding
+
+    start = time.perf_counter()
+    with progress() as bar:
+        task = bar.add_task(name, total=config.epochs if KINDS[kind].trained else None, info="")
+
+        def on_epoch(epoch: int, loss: float, _table: object) -> None:
+            bar.update(task, completed=epoch + 1, info=f"loss {loss:.4f}")
+
+        emb = build_embedding(graph, kind, config=config, device=device, on_epoch=on_epoch)
+    return emb, time.perf_counter() - start
+
+
+def evaluate_with_progress(emb, graph, **options) -> dict:
+    """:func:`labelspace.embeddings.build.evaluate_embedding` with a progress bar."""
+    from labelspace.embeddings.build import evaluate_embedding
+
+    if emb.labels != graph.labels:
+        return {}
+    with progress() as bar:
+        task = bar.add_task("evaluating", total=None, info="")
+        return evaluate_embedding(
+            emb,
+            graph,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            **options,
+        )
+
+
+def print_results(title: str, results: dict, seconds: float | None = None) -> None:
+    table = Table(title=title)
+    for col in ("task", "mean rank", "MAP", "nodes", "pairs"):
+        table.add_column(col, justify="right" if col != "task" else "left")
+    for task, r in results.items():
+        table.add_row(
+            task, f"{r['mean_rank']:.3f}", f"{r['map']:.4f}", f"{r['nodes']:,}", f"{r['pairs']:,}"
+        )
+    console.print(table)
+    if seconds is not None:
+        console.print(f"training time: {seconds:.1f} s")
+
+
+def embed(
+    source: SourceArg,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="poincare, euclidean, sphere, text, poincare+text, random or onehot "
+            "(`labelspace methods` describes them)."
+        ),
+    ] = "poincare",
+    out: Annotated[Path | None, typer.Option(help="Output file (.safetensors).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    dim: int = POINCARE.dim,
+    epochs: int = POINCARE.epochs,
+    batch_size: int = POINCARE.batch_size,
+    lr: float = POINCARE.lr,
+    negatives: int = POINCARE.negatives,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="Where training starts: 'uniform' (tiny random points and a burn-in, the "
+            "paper's start) or 'hierarchy' (points laid out by depth and parent direction; "
+            "much faster on large hierarchies such as all nouns)."
+        ),
+    ] = POINCARE.init,
+    burnin: Annotated[
+        int | None,
+        typer.Option(
+            help="Burn-in epochs at lr x burnin-lr-factor (default: 20 with --init uniform, "
+            "0 with --init hierarchy)."
+        ),
+    ] = None,
+    burnin_lr_factor: float = POINCARE.burnin_lr_factor,
+    direction_lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Step size for turning directions of points far from the origin, which "
+            "Riemannian SGD barely turns (default: 0.01 with --init hierarchy, 0: off, with "
+            "--init uniform)."
+        ),
+    ] = None,
+    dtype: str = POINCARE.dtype,
+    seed: int = POINCARE.seed,
+    device: str = "cpu",
+    evaluate: Annotated[bool, typer.Option(help="Report reconstruction mean rank and MAP.")] = True,
+    sample_nodes: Annotated[
+        int | None, typer.Option(help="Evaluate a random sample of nodes.")
+    ] = None,
+    holdout: Annotated[
+        float, typer.Option(help="Hold out this fraction of non-basic pairs for link prediction.")
+    ] = 0.0,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the Poincaré disk to this PNG.")
+    ] = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Train (or compute) a label embedding and save it."""
+    from labelspace.embeddings.build import KINDS
+    from labelspace.embeddings.evaluate import split_for_link_prediction
+
+    if kind not in KINDS:
+        raise fail(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    out = out or Path(
+        f"{source.split('/')[-1].split('.')[0].replace(',', '-')}-{kind}-{dim}d.safetensors"
+    )
+    if out.exists() and not overwrite:
+        raise fail(f"{out} exists; pass --overwrite to replace it, or choose another --out")
+    if plot is not None and plot.exists() and not overwrite:
+        raise fail(f"{plot} exists; pass --overwrite to replace it")
+    if plot is not None and kind != "poincare":
+        raise fail("--plot draws the Poincaré disk; it needs --kind poincare")
+    if direction_lr and kind != "poincare":
+        raise fail("--direction-lr turns points of the Poincaré ball; it needs --kind poincare")
+    config = PoincareConfig(
+        dim=dim,
+        epochs=epochs,
+        negatives=negatives,
+        batch_size=batch_size,
+        lr=lr,
+        init=init,
+        burnin_epochs=burnin,
+        burnin_lr_factor=burnin_lr_factor,
+        direction_lr=direction_lr,
+        dtype=dtype,
+        seed=seed,
+    )
+    config.validate()
+    graph = load_graph(source, mapping)
+    held_out = train_pairs = None
+    train_graph = graph
+    if holdout > 0:
+        train_pairs, held_out = split_for_link_prediction(
+            graph.pairs, graph.hierarchy.edges(), holdout, seed
+        )
+        train_graph = replace(graph, pairs=train_pairs)
+    if KINDS[kind].trained and init == "uniform" and len(graph.pairs) > 100_000:
+        console.print(
+            f"note: {len(graph.pairs):,} closure pairs; from a uniform start this takes "
+            "hundreds of epochs. --init hierarchy starts from the hierarchy's layout and "
+            "needs far fewer (see docs/benchmarks.md)."
+        )
+    emb, seconds = train_embedding(
+        train_graph, kind, config, name=f"{kind} {graph.name}", device=device
+    )
+    results = {}
+    if evaluate:
+        results = evaluate_with_progress(
+            emb, graph, held_out=held_out, sample_nodes=sample_nodes, train_pairs=train_pairs
+        )
+    emb.training["evaluation"] = results
+    emb.save(out, overwrite=overwrite)
+    if plot is not None:
+        from labelspace.reporting.figures import plot_poincare_disk
+
+        plot_poincare_disk(emb, graph.hierarchy, plot, overwrite=overwrite)
+    if results:
+        print_results(
+            f"{kind} embedding of {graph.name} ({len(emb.labels):,} labels, dim {emb.dim})",
+            results,
+            seconds,
+        )
+    console.print(f"saved {out}" + (f" and {plot}" if plot else ""))
+
+
+def evaluate_embedding(
+    path: Annotated[Path, typer.Argument(help="A saved embedding.")],
+    source: SourceArg,
+    sample_nodes: Annotated[
+        int | None, typer.Option(help="Evaluate a random sample of nodes.")
+    ] = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Reconstruction mean rank and MAP of a saved embedding against a hierarchy."""
+    from labelspace.embeddings.store import LabelEmbedding
+
+    emb = LabelEmbedding.load(path)
+    graph = load_graph(source, mapping)
+    if emb.labels != graph.labels:
+        emb.subset(graph.hierarchy.classes)  # names the missing classes first, if any
+        emb = emb.subset(graph.labels)
+    results = evaluate_with_progress(emb, graph, sample_nodes=sample_nodes)
+    print_results(f"{emb.kind} embedding {path.name} on {graph.name}", results)
+
+
+def plot_disk(
+    path: Annotated[Path, typer.Argument(help="A saved Poincaré embedding.")],
+    source: SourceArg,
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("disk.png"),
+    overwrite: bool = False,
+    max_labels: int = 60,
+    mapping: MappingOpt = None,
+) -> None:
+    """Draw a Poincaré embedding in the disk with its hierarchy's edges."""
+    from labelspace.embeddings.store import LabelEmbedding
+    from labelspace.reporting.figures import plot_poincare_disk
+
+    if out.exists() and not overwrite:
+        raise fail(f"{out} exists; pass --overwrite to replace it")
+    emb = LabelEmbedding.load(path)
+    graph = load_graph(source, mapping)
+    plot_poincare_disk(emb, graph.hierarchy, out, max_labels=max_labels, overwrite=overwrite)
+    console.print(f"wrote {out}")

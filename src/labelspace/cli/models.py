@@ -1,0 +1,280 @@
+"""Commands on image models: ``train``, ``evaluate``, ``analyze``, ``predict``, ``methods``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from labelspace.analysis.config import DEFAULT_EPS
+from labelspace.cli.common import (
+    ANALYSIS,
+    AttackImagesOpt,
+    AttackOpt,
+    DataOpt,
+    EpsOpt,
+    FeatureImagesOpt,
+    FeatureMapOpt,
+    MappingOpt,
+    RunArg,
+    analysis_config,
+    console,
+    data_progress,
+    fail,
+    names,
+    print_metrics,
+    print_result,
+)
+from labelspace.models.options import MethodOptions
+from labelspace.training.config import TrainConfig
+
+TRAIN = TrainConfig()  # the defaults of the training options
+OPTIONS = MethodOptions()
+
+
+def method_options(
+    temperature: float, clip_r: float, label_radius: float, trainable_embedding: bool = False
+) -> MethodOptions:
+    """The method options a command line sets (``--label-radius 0``: the embedding as it is)."""
+    return MethodOptions(
+        temperature=temperature,
+        clip_r=clip_r,
+        label_radius=label_radius or None,
+        trainable_embedding=trainable_embedding,
+    )
+
+
+def methods() -> None:
+    """List the registered methods and label-embedding kinds, one line each."""
+    from labelspace.embeddings.build import KINDS
+    from labelspace.models.methods import METHODS
+
+    table = Table(title="methods (--method)")
+    for col in ("method", "label embedding", "probabilities", "description"):
+        table.add_column(col)
+    for m in METHODS.values():
+        table.add_row(m.name, m.embedding or "–", "yes" if m.has_probabilities else "–", m.summary)
+    console.print(table)
+    kinds = Table(title="label-embedding kinds (--embedding, embed --kind)")
+    kinds.add_column("kind")
+    kinds.add_column("description")
+    for k in KINDS.values():
+        kinds.add_row(k.name, k.summary)
+    console.print(kinds)
+
+
+def train(
+    run: RunArg,
+    data: DataOpt = TRAIN.data,
+    method: Annotated[
+        str, typer.Option(help="A method from `labelspace methods` (softmax, poincare, ...).")
+    ] = TRAIN.method,
+    embedding: Annotated[
+        str | None,
+        typer.Option(
+            help="Label embedding: a kind (poincare, text, sphere, ...) or a .safetensors "
+            "file; default: the method's."
+        ),
+    ] = None,
+    dim: Annotated[
+        int, typer.Option(help="Dimension of a trained label embedding.")
+    ] = TRAIN.embedding_dim,
+    backbone: Annotated[
+        str, typer.Option(help="small-cnn, or any timm model name (resnet18).")
+    ] = TRAIN.backbone,
+    epochs: int = TRAIN.epochs,
+    batch_size: int = TRAIN.batch_size,
+    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = TRAIN.optimizer,
+    lr: float = TRAIN.lr,
+    weight_decay: float = TRAIN.weight_decay,
+    val_fraction: Annotated[
+        float, typer.Option(help="Stratified share of train kept for validation.")
+    ] = TRAIN.val_fraction,
+    train_limit: Annotated[
+        int | None, typer.Option(help="Use at most this many training images.")
+    ] = None,
+    test_limit: Annotated[
+        int | None, typer.Option(help="Evaluate on at most this many test images.")
+    ] = None,
+    seed: int = TRAIN.seed,
+    temperature: Annotated[
+        float, typer.Option(help="Poincaré loss temperature.")
+    ] = OPTIONS.temperature,
+    clip_r: Annotated[
+        float, typer.Option(help="Hyperbolic head feature clipping radius.")
+    ] = OPTIONS.clip_r,
+    label_radius: Annotated[
+        float,
+        typer.Option(help="Poincaré: farthest class this far from the origin (0: as embedded)."),
+    ] = OPTIONS.label_radius,
+    trainable_embedding: Annotated[
+        bool, typer.Option(help="Let the label vectors train too.")
+    ] = OPTIONS.trainable_embedding,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
+    ] = None,
+    unseen: Annotated[
+        str | None,
+        typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
+    ] = None,
+    root: Annotated[str | None, typer.Option(help="Where torchvision datasets live.")] = None,
+    download: Annotated[
+        bool, typer.Option(help="Let torchvision download a missing dataset into --root.")
+    ] = TRAIN.download,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            help="none, flip, crop, crop-flip (default: flip for grayscale, else crop-flip)."
+        ),
+    ] = None,
+    mapping: MappingOpt = None,
+    skip_corrupt: Annotated[
+        bool, typer.Option(help="Skip unreadable images (counted in metrics.json).")
+    ] = TRAIN.skip_corrupt,
+    accelerator: Annotated[str, typer.Option(help="auto, cpu, gpu.")] = TRAIN.accelerator,
+    devices: int = TRAIN.devices,
+    strategy: Annotated[str, typer.Option(help="auto, ddp, ddp_spawn, ...")] = TRAIN.strategy,
+    precision: Annotated[
+        str, typer.Option(help="32-true, 16-mixed, bf16-mixed.")
+    ] = TRAIN.precision,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = TRAIN.workers,
+    resume: Annotated[bool, typer.Option(help="Continue RUN from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace RUN if it exists.")] = False,
+) -> None:
+    """Train an image model into RUN and evaluate it on the test set."""
+    from labelspace.training.runs import train as train_run
+
+    config = TrainConfig(
+        data=data,
+        method=method,
+        embedding=embedding,
+        embedding_dim=dim,
+        backbone=backbone,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        val_fraction=val_fraction,
+        train_limit=train_limit,
+        test_limit=test_limit,
+        seed=seed,
+        options=method_options(temperature, clip_r, label_radius, trainable_embedding),
+        init_from=str(init_from) if init_from else None,
+        unseen=names(unseen),
+        root=root,
+        mapping=str(mapping) if mapping else None,
+        skip_corrupt=skip_corrupt,
+        download=download,
+        augment=augment,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        workers=workers,
+    )
+    result = train_run(config, run, resume=resume, overwrite=overwrite, on_progress=data_progress())
+    if result:
+        print_result(result)
+        console.print(f"run folder: {run}")
+
+
+def evaluate(
+    run: RunArg,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="Open vocabulary: decode against every WordNet noun ('nouns') or the nouns "
+            "under a synset (mammal.n.01), and report hit@k and hierarchical precision@k."
+        ),
+    ] = None,
+    images: Annotated[
+        str, typer.Option(help="With --labels: 'unseen' (zero-shot classes) or 'all'.")
+    ] = "unseen",
+) -> None:
+    """Evaluate RUN's final weights on its test set (rewrites its metrics)."""
+    from labelspace.files import atomic_write_json
+    from labelspace.training.runs import evaluate_run
+
+    if labels is None:
+        print_result(evaluate_run(run, on_progress=data_progress()))
+        return
+    from labelspace.analysis.openvocab import open_vocabulary
+
+    with console.status(f"decoding against {labels}"):
+        result = open_vocabulary(run, labels, images=images)
+    path = run / f"openvocab-{labels}-{images}.json"
+    atomic_write_json(path, result)
+    shown = {k: v for k, v in result.items() if k.startswith(("hit@", "hp@"))}
+    print_metrics(
+        f"{result['num_images']} {images} test images among {result['num_labels']:,} labels "
+        f"({labels})",
+        shown,
+    )
+    for example in result["examples"]:
+        console.print(f"  {example['class']}: {', '.join(example['top5'])}")
+    console.print(f"written: {path}")
+
+
+def analyze(
+    run: RunArg,
+    attack: AttackOpt = ANALYSIS.attack,
+    eps: EpsOpt = DEFAULT_EPS,
+    attack_images: AttackImagesOpt = ANALYSIS.attack_images,
+    feature_images: FeatureImagesOpt = ANALYSIS.feature_images,
+    feature_map: FeatureMapOpt = ANALYSIS.feature_map,
+) -> None:
+    """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json)."""
+    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
+
+    config = analysis_config(attack, eps, attack_images, feature_images, feature_map)
+    with console.status("analysing") as status:
+        result = analyze_run(run, config, on_step=lambda s: status.update(f"analysing: {s}"))
+    backoff = result["backoff"]
+    rows = {"back-off AUC": backoff["auc"]}
+    if "crm" in backoff:
+        rows["CRM top-1"] = backoff["crm"]["top1"]
+        rows["CRM mistake severity"] = backoff["crm"]["severity"]
+    for point in result["robustness"]["points"]:
+        rows[f"{attack} eps={point['eps']:.4f}: top-1"] = point["top1"]
+        rows[f"{attack} eps={point['eps']:.4f}: severity"] = point["severity"]
+    for level, value in result["representations"]["silhouette"].items():
+        rows[f"silhouette at height {level}"] = value
+    print_metrics(f"analysis of {run}", rows)
+    console.print(f"written: {run / ANALYSIS_FILE}")
+
+
+def predict(
+    run: RunArg,
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    top: Annotated[int, typer.Option("--top", "-k", help="How many labels to show.")] = 5,
+    backoff: Annotated[
+        float,
+        typer.Option(help="Back off to the deepest ancestor at least this probable (0-1)."),
+    ] = 0.9,
+) -> None:
+    """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
+    answer: the most specific label the model is sure of."""
+    from labelspace.analysis.predict import backoff_answers, predict_images
+    from labelspace.training.runs import load_model
+
+    if not 0 <= backoff <= 1:
+        raise fail(f"--backoff must lie in [0, 1], got {backoff}")
+    model = load_model(run)
+    answers = predict_images(run, images, k=top, model=model)
+    hedged = backoff_answers(run, images, threshold=backoff, model=model)
+    for path, rows in answers.items():
+        table = Table(title=str(path))
+        table.add_column("#", justify="right")
+        table.add_column("label")
+        table.add_column("score", justify="right")
+        table.add_column("path up the hierarchy")
+        for i, (label, score, chain) in enumerate(rows, 1):
+            table.add_row(str(i), label, f"{score:.4f}", " < ".join(chain))
+        console.print(table)
+        node, confidence, how = hedged[path]
+        console.print(
+            f"backed off (p >= {backoff:g}): [bold]{node}[/bold] with p = {confidence:.4f} ({how})"
+        )

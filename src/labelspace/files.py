@@ -1,0 +1,78 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+Everything labelspace writes (run configs, metrics, predictions, checkpoints, embeddings,
+hierarchy files, figures, reports, caches) goes through :func:`atomic_write`: the content is
+written to a temporary file beside the target and moved into place with one rename. Without
+``overwrite`` the move is a hard link, which fails if the target appeared in the meantime, so
+a file written concurrently by someone else is never clobbered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labelspace.errors import MissingInputError, OutputExistsError
+
+
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[Path], object],
+    *,
+    overwrite: bool = True,
+) -> Path:
+    """Create ``path`` by calling ``write(tmp)`` on a temporary sibling, then moving it in.
+
+    The temporary file exists (empty, with the permissions a new file gets under the umask)
+    when ``write`` runs; ``write`` may reopen it by name. On any error the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise MissingInputError(f"cannot write {path}: folder {path.parent} does not exist")
+    if not overwrite and path.exists():
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies
+    try:
+        write(tmp)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _publish_new(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` only if ``path`` does not exist yet."""
+    try:
+        os.link(tmp, path)  # atomic, and fails if the file appeared meanwhile
+    except FileExistsError:
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists():
+            raise OutputExistsError(f"{path} exists; pass --overwrite to replace it") from None
+        os.replace(tmp, path)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
+    """Write UTF-8 text (``\\n`` line ends) atomically, flushed to disk before the rename."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    return atomic_write(path, write, overwrite=overwrite)
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any, *, overwrite: bool = True) -> Path:
+    """Write ``data`` as indented JSON atomically (serialised before anything is written)."""
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n", overwrite=overwrite)
