@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from labelspace.embeddings.evaluate import reconstruction
-from labelspace.embeddings.poincare import PoincareConfig, train_poincare
+from labelspace.embeddings.poincare import PoincareConfig, _single_threaded, train_poincare
 from labelspace.hierarchy.sources import load_source
 
 # progress lines show up in a log file at once
@@ -55,6 +55,12 @@ def run_labelspace(graph, args) -> dict:
                 flush=True,
             )
 
+    device = torch.device(args.device)
+    where = str(device)
+    if device.type == "cpu":
+        single = _single_threaded(config, len(graph.labels), device)
+        where += f", {1 if single else torch.get_num_threads()} thread(s)"
+    print(f"  labelspace trains on {where}")
     start = time.perf_counter()
     result = train_poincare(
         graph.pairs,
@@ -142,7 +148,7 @@ def main() -> None:
     load_seconds = time.perf_counter() - start
     print(
         f"{args.closure}: {len(graph.labels):,} nodes, {len(graph.pairs):,} pairs "
-        f"(built in {load_seconds:.1f} s); torch threads {torch.get_num_threads()}"
+        f"(built in {load_seconds:.1f} s)"
     )
     results = {"labelspace": run_labelspace(graph, args)}
     if not args.skip_gensim:

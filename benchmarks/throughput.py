@@ -55,7 +55,7 @@ from labelspace.data import load_dataset
 from labelspace.data.transforms import Normalize
 from labelspace.embeddings.geometry import expmap0
 from labelspace.embeddings.space import LabelSpace, build_label_space
-from labelspace.models import create_backbone
+from labelspace.models.backbones import create_backbone
 from labelspace.models.decode import topk_labels
 from labelspace.models.methods import METHODS, Method, get_method
 from labelspace.models.options import MethodOptions

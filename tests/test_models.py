@@ -5,13 +5,8 @@ import torch
 from torch import nn
 
 from labelspace.embeddings.geometry import max_norm
-from labelspace.models import (
-    BACKBONES,
-    EmbeddingHead,
-    HyperbolicHead,
-    SoftmaxHead,
-    create_backbone,
-)
+from labelspace.models.backbones import BACKBONES, create_backbone
+from labelspace.models.heads import EmbeddingHead, HyperbolicHead, SoftmaxHead
 
 
 @pytest.mark.parametrize("name", ["small-cnn", "resnet18"])

@@ -206,7 +206,7 @@ def test_hierarchy_start_needs_parents_and_refuses_cycles():
     assert torch.isfinite(result.vectors).all()
 
 
-def test_neighbour_test_both_layouts_agree(monkeypatch):
+def test_neighbour_test_all_layouts_agree(monkeypatch):
     from labelspace.embeddings import poincare
 
     pairs = torch.tensor([(1, 0), (2, 0), (2, 1), (3, 0), (4, 3)])
@@ -215,12 +215,16 @@ def test_neighbour_test_both_layouts_agree(monkeypatch):
     expected = torch.tensor(
         [[True, True, False, True], [True, False, True, False], [True, False, False, False]]
     )
+    dense = poincare._NeighbourTest(pairs, 5)
+    assert dense.dense is not None
+    assert torch.equal(dense(u, w), expected)
+    monkeypatch.setattr(poincare._NeighbourTest, "MAX_DENSE", 4)
     padded = poincare._NeighbourTest(pairs, 5)
-    assert padded.table is not None
+    assert padded.dense is None and padded.table is not None
     assert torch.equal(padded(u, w), expected)
     monkeypatch.setattr(poincare._NeighbourTest, "MAX_CELLS", 1)
     searched = poincare._NeighbourTest(pairs, 5)
-    assert searched.table is None
+    assert searched.table is None and searched.keys is not None
     assert torch.equal(searched(u, w), expected)
 
 
@@ -277,3 +281,96 @@ def test_direction_steps_default_on_from_the_layout_only(mammals):
         result = train_poincare(mammals.pairs, len(mammals.labels), cfg, parents=h.parents)
         losses[lr] = result.final_loss
     assert losses[0.01] < losses[0.0] * 0.9, losses
+
+
+def _batch_by_batch(pairs: np.ndarray, n: int, cfg: PoincareConfig, parents=None) -> torch.Tensor:
+    """The trainer written plainly: one batch at a time, gradients as in the paper's terms.
+
+    :func:`train_poincare` draws the negatives of many batches at once, gathers and scatters
+    all rows of a batch together and projects only rows that left the ball; for the same seed
+    it must give exactly this.
+    """
+    from labelspace.embeddings.geometry import BOUNDARY_EPS, project
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+    pairs_t = torch.from_numpy(pairs)
+    related = torch.zeros(n, n, dtype=torch.bool)  # related[u, v]: (u, v) is a closure pair
+    related[pairs_t[:, 0], pairs_t[:, 1]] = True
+    counts = torch.ones(n, dtype=torch.float64)
+    counts.index_add_(0, pairs_t[:, 1], torch.ones(len(pairs_t), dtype=torch.float64))
+    unigram = counts.pow(0.75)
+    unigram /= unigram.sum()
+    if cfg.init == "hierarchy":
+        table = hierarchy_layout(parents, cfg)
+    else:
+        table = (
+            torch.rand(n, cfg.dim, generator=gen, dtype=torch.float64) * 2 - 1
+        ) * cfg.init_range
+    table = table.to(getattr(torch, cfg.dtype))
+    poincare = cfg.manifold == "poincare"
+    for epoch in range(cfg.epochs):
+        burnin = epoch < cfg.burnin_epochs
+        lr = cfg.lr * (cfg.burnin_lr_factor if burnin else 1.0)
+        order = torch.randperm(len(pairs_t), generator=gen)
+        for b0 in range(0, len(order), cfg.batch_size):
+            batch = pairs_t[order[b0 : b0 + cfg.batch_size]]
+            u, b = batch[:, 0], len(batch)
+            if burnin:
+                neg = torch.multinomial(unigram, b * cfg.negatives, replacement=True, generator=gen)
+                neg = neg.view(b, cfg.negatives)
+            else:
+                neg = torch.randint(n, (b, cfg.negatives), generator=gen)
+            invalid = torch.zeros(b, cfg.negatives + 1, dtype=torch.bool)
+            invalid[:, 1:] = related[u.unsqueeze(1), neg] | (neg == u.unsqueeze(1))
+            cand = torch.cat([batch[:, 1:2], neg], dim=1)
+            x, y = table[u], table[cand]
+            diff = x.unsqueeze(1) - y
+            sq = diff.pow(2).sum(-1)
+            if poincare:
+                alpha = (1.0 - x.pow(2).sum(-1, keepdim=True)).clamp_min(BOUNDARY_EPS)
+                beta = (1.0 - y.pow(2).sum(-1)).clamp_min(BOUNDARY_EPS)
+                gamma = 1.0 + 2.0 * sq / (alpha * beta)
+                root = torch.sqrt((gamma.pow(2) - 1.0).clamp_min(1e-12))
+                dist = torch.log(gamma + root)
+            else:
+                dist = sq.clamp_min(1e-18).sqrt()
+            logp = torch.log_softmax((-dist).masked_fill(invalid, -math.inf), dim=1)
+            g = -logp.exp()
+            g[:, 0] += 1.0
+            if poincare:
+                cx = g / root * 4.0 / (alpha * beta)
+                gx = torch.bmm(cx.unsqueeze(1), diff).squeeze(1)
+                gx = gx + (cx * sq).sum(1, keepdim=True) / alpha * x
+                gy = torch.addcmul(
+                    y * (cx * sq / beta).unsqueeze(-1), diff, cx.unsqueeze(-1), value=-1.0
+                )
+                gx, gy = gx * riemannian_scale(x), gy * riemannian_scale(y)
+            else:
+                unit = diff * (g / dist)[..., None]
+                gx, gy = unit.sum(1), -unit
+            rows = torch.cat([u, cand.reshape(-1)])
+            table.index_add_(0, rows, torch.cat([gx, gy.reshape(-1, cfg.dim)]).mul_(-lr))
+            if poincare:
+                table.index_copy_(0, rows, project(table[rows]))
+    return table.float()
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        PoincareConfig(dim=5, epochs=4, burnin_epochs=2, batch_size=100, seed=3),
+        PoincareConfig(dim=3, epochs=3, burnin_epochs=1, lr=5.0, negatives=7, seed=1),
+        PoincareConfig(dim=4, epochs=3, manifold="euclidean", dtype="float64"),
+    ],
+    ids=["burn-in", "at-the-edge", "euclidean"],
+)
+@pytest.mark.parametrize("layout", ["dense", "padded"])
+def test_trainer_gives_exactly_the_batch_by_batch_result(mammals, monkeypatch, cfg, layout):
+    from labelspace.embeddings import poincare
+
+    monkeypatch.setattr(poincare, "BLOCK_CELLS", 20_000)  # several blocks per epoch
+    if layout == "padded":
+        monkeypatch.setattr(poincare._NeighbourTest, "MAX_DENSE", 1)
+    n = len(mammals.labels)
+    expected = _batch_by_batch(mammals.pairs, n, cfg)
+    assert torch.equal(train_poincare(mammals.pairs, n, cfg).vectors, expected)

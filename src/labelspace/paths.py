@@ -1,4 +1,4 @@
-"""Where labelspace keeps files it builds once and reuses (WordNet layout, closures)."""
+"""Where labelspace keeps files it builds once and reuses (WordNet layout, noun graph, closures)."""
 
 from __future__ import annotations
 

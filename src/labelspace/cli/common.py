@@ -6,11 +6,12 @@ each command imports the library it needs when it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,7 @@ from typer.core import TyperGroup
 from labelspace.analysis.config import AnalysisConfig
 from labelspace.errors import LabelspaceError
 
+T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -64,6 +66,10 @@ DataOpt = Annotated[
         "ImageFolder root holding train/ and test/.",
     ),
 ]
+UnseenOpt = Annotated[
+    str | None,
+    typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
+]
 AttackOpt = Annotated[str, typer.Option(help="pgd or fgsm.")]
 EpsOpt = Annotated[
     str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
@@ -92,6 +98,15 @@ def analysis_config(
 
 
 # --------------------------------------------------------------------------- helpers
+def config_from(cls: type[T], values: Mapping[str, Any], /, **converted: Any) -> T:
+    """A config dataclass from a command's options (``values``: its ``locals()``).
+
+    Every option named like a field is passed as it is; ``converted`` gives the fields that
+    need another name or type. The dataclass holds the defaults and validates."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{**{k: v for k, v in values.items() if k in names}, **converted})
+
+
 def names(csv: str | None) -> list[str]:
     """``"cat, truck"`` -> ``["cat", "truck"]``; ``None`` -> ``[]``."""
     return [n.strip() for n in (csv or "").split(",") if n.strip()]

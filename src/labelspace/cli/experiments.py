@@ -11,23 +11,7 @@ import typer
 from rich.table import Table
 
 from labelspace.analysis.config import DEFAULT_EPS
-from labelspace.cli.common import (
-    ANALYSIS,
-    AttackImagesOpt,
-    AttackOpt,
-    DataOpt,
-    EpsOpt,
-    FeatureImagesOpt,
-    FeatureMapOpt,
-    MappingOpt,
-    analysis_config,
-    command_line,
-    console,
-    fail,
-    load_graph,
-    names,
-    print_comparison,
-)
+from labelspace.cli import common
 from labelspace.cli.labels import evaluate_with_progress, train_embedding
 from labelspace.cli.models import OPTIONS, TRAIN, method_options
 from labelspace.embeddings.poincare import PoincareConfig
@@ -41,7 +25,7 @@ def compare(
     methods: Annotated[
         str, typer.Option(help="Comma-separated methods; 'poincare>softmax' = two-stage fine-tune.")
     ] = DEFAULT_METHODS,
-    data: DataOpt = TRAIN.data,
+    data: common.DataOpt = TRAIN.data,
     backbone: str = TRAIN.backbone,
     epochs: int = TRAIN.epochs,
     finetune_epochs: Annotated[
@@ -56,7 +40,7 @@ def compare(
     temperature: float = OPTIONS.temperature,
     label_radius: float = OPTIONS.label_radius,
     root: str | None = None,
-    mapping: MappingOpt = None,
+    mapping: common.MappingOpt = None,
     augment: str | None = None,
     skip_corrupt: bool = TRAIN.skip_corrupt,
     accelerator: str = TRAIN.accelerator,
@@ -65,18 +49,15 @@ def compare(
     seeds: Annotated[
         int, typer.Option(help="Train every method this many times (seeds seed, seed+1, ...).")
     ] = 1,
-    unseen: Annotated[
-        str | None,
-        typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
-    ] = None,
+    unseen: common.UnseenOpt = None,
     analyze: Annotated[
         bool, typer.Option(help="Back-off, attacks and feature analyses of every run.")
     ] = True,
-    attack: AttackOpt = ANALYSIS.attack,
-    eps: EpsOpt = DEFAULT_EPS,
-    attack_images: AttackImagesOpt = ANALYSIS.attack_images,
-    feature_images: FeatureImagesOpt = ANALYSIS.feature_images,
-    feature_map: FeatureMapOpt = ANALYSIS.feature_map,
+    attack: common.AttackOpt = common.ANALYSIS.attack,
+    eps: common.EpsOpt = DEFAULT_EPS,
+    attack_images: common.AttackImagesOpt = common.ANALYSIS.attack_images,
+    feature_images: common.FeatureImagesOpt = common.ANALYSIS.feature_images,
+    feature_map: common.FeatureMapOpt = common.ANALYSIS.feature_map,
     overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
 ) -> None:
     """Train several methods with the same backbone, budget and seeds; analyse every run;
@@ -85,29 +66,17 @@ def compare(
 
     chosen = parse_methods(methods)
     analysis = (
-        analysis_config(attack, eps, attack_images, feature_images, feature_map)
+        common.analysis_config(attack, eps, attack_images, feature_images, feature_map)
         if analyze
         else None
     )
-    base = TrainConfig(
-        data=data,
-        backbone=backbone,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        train_limit=train_limit,
-        test_limit=test_limit,
-        seed=seed,
+    base = common.config_from(
+        TrainConfig,
+        locals(),
         embedding_dim=dim,
         options=method_options(temperature, OPTIONS.clip_r, label_radius),
-        root=root,
         mapping=str(mapping) if mapping else None,
-        augment=augment,
-        skip_corrupt=skip_corrupt,
-        accelerator=accelerator,
-        devices=devices,
-        workers=workers,
-        unseen=names(unseen),
+        unseen=common.names(unseen),
     )
     report = run_comparison(
         chosen,
@@ -117,11 +86,11 @@ def compare(
         seeds=seeds,
         analysis=analysis,
         overwrite=overwrite,
-        command=command_line(),
-        on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
+        command=common.command_line(),
+        on_method=lambda m, i, n: common.console.rule(f"[{i + 1}/{n}] {m}"),
     )
-    print_comparison(report.parent, chosen, seed_list(seed, seeds))
-    console.print(f"report: {report}")
+    common.print_comparison(report.parent, chosen, seed_list(seed, seeds))
+    common.console.print(f"report: {report}")
 
 
 # the demo's label spaces: (hierarchy, embedding settings); each is also trained in 2-D
@@ -146,16 +115,18 @@ def demo(
 
     out = out or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists() and any(out.iterdir()):
-        raise fail(f"{out} exists and is not empty; choose another --out")
+        raise common.fail(f"{out} exists and is not empty; choose another --out")
     summary = Table(title="label-space demo")
     for col in ("hierarchy", "labels", "pairs", "dim", "train s", "mean rank", "MAP"):
         summary.add_column(col, justify="left" if col == "hierarchy" else "right")
     for source, settings in DEMO_EMBEDDINGS:
         config = PoincareConfig(seed=seed, **settings)
-        graph = load_graph(source, None)
-        console.rule(f"{source}: {len(graph.labels):,} labels, {len(graph.pairs):,} closure pairs")
+        graph = common.load_graph(source, None)
+        common.console.rule(
+            f"{source}: {len(graph.labels):,} labels, {len(graph.pairs):,} closure pairs"
+        )
         if source == "fashion-mnist":
-            console.print(graph.hierarchy.tree())
+            common.console.print(graph.hierarchy.tree())
         for cfg in (config, replace(config, dim=2, epochs=2 * config.epochs)):
             name = f"{source}-poincare-{cfg.dim}d"
             emb, seconds = train_embedding(graph, "poincare", cfg, name=name)
@@ -174,23 +145,23 @@ def demo(
             )
             if cfg.dim == 2:
                 png = plot_poincare_disk(emb, graph.hierarchy, out / f"{source}-disk.png")
-                console.print(f"wrote {png}")
-    console.print(summary)
-    console.print(f"embeddings and pictures in {out}/")
+                common.console.print(f"wrote {png}")
+    common.console.print(summary)
+    common.console.print(f"embeddings and pictures in {out}/")
     if not images:
         return
     from labelspace.analysis.config import AnalysisConfig
     from labelspace.experiments.compare import parse_methods, run_comparison
 
-    console.rule("image models on Fashion-MNIST: same backbone, budget and seed")
+    common.console.rule("image models on Fashion-MNIST: same backbone, budget and seed")
     chosen = parse_methods(methods)
     report = run_comparison(
         chosen,
         TrainConfig(epochs=epochs, seed=seed),
         out / "fashion-mnist",
         analysis=AnalysisConfig(),
-        command=command_line(),
-        on_method=lambda m, i, n: console.rule(f"[{i + 1}/{n}] {m}"),
+        command=common.command_line(),
+        on_method=lambda m, i, n: common.console.rule(f"[{i + 1}/{n}] {m}"),
     )
-    print_comparison(report.parent, chosen, [seed])
-    console.print(f"report: {report}")
+    common.print_comparison(report.parent, chosen, [seed])
+    common.console.print(f"report: {report}")

@@ -11,7 +11,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from labelspace.cli.common import MappingOpt, SourceArg, console, fail, load_graph, progress
+from labelspace.cli.common import (
+    MappingOpt,
+    SourceArg,
+    config_from,
+    console,
+    fail,
+    load_graph,
+    progress,
+)
 from labelspace.embeddings.poincare import PoincareConfig
 
 POINCARE = PoincareConfig()  # the defaults of the embedding options
@@ -23,7 +31,7 @@ def hierarchy(
     max_children: Annotated[int, typer.Option(help="Children shown per node.")] = 30,
     tree: Annotated[bool, typer.Option(help="Print the tree.")] = True,
 ) -> None:
-    """Show the hierarchy a dataset, WordNet subtree or file induces."""
+    """Show the hierarchy of a dataset, WordNet's mammals or nouns, a class list or a file."""
     graph = load_graph(source, mapping)
     h = graph.hierarchy
     if tree:
@@ -156,19 +164,7 @@ def embed(
         raise fail("--plot draws the Poincaré disk; it needs --kind poincare")
     if direction_lr and kind != "poincare":
         raise fail("--direction-lr turns points of the Poincaré ball; it needs --kind poincare")
-    config = PoincareConfig(
-        dim=dim,
-        epochs=epochs,
-        negatives=negatives,
-        batch_size=batch_size,
-        lr=lr,
-        init=init,
-        burnin_epochs=burnin,
-        burnin_lr_factor=burnin_lr_factor,
-        direction_lr=direction_lr,
-        dtype=dtype,
-        seed=seed,
-    )
+    config = config_from(PoincareConfig, locals(), burnin_epochs=burnin)
     config.validate()
     graph = load_graph(source, mapping)
     held_out = train_pairs = None

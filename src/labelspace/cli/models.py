@@ -19,7 +19,9 @@ from labelspace.cli.common import (
     FeatureMapOpt,
     MappingOpt,
     RunArg,
+    UnseenOpt,
     analysis_config,
+    config_from,
     console,
     data_progress,
     fail,
@@ -115,10 +117,7 @@ def train(
     init_from: Annotated[
         Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
     ] = None,
-    unseen: Annotated[
-        str | None,
-        typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
-    ] = None,
+    unseen: UnseenOpt = None,
     root: Annotated[str | None, typer.Option(help="Where torchvision datasets live.")] = None,
     download: Annotated[
         bool, typer.Option(help="Let torchvision download a missing dataset into --root.")
@@ -146,34 +145,14 @@ def train(
     """Train an image model into RUN and evaluate it on the test set."""
     from labelspace.training.runs import train as train_run
 
-    config = TrainConfig(
-        data=data,
-        method=method,
-        embedding=embedding,
+    config = config_from(
+        TrainConfig,
+        locals(),
         embedding_dim=dim,
-        backbone=backbone,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        lr=lr,
-        weight_decay=weight_decay,
-        val_fraction=val_fraction,
-        train_limit=train_limit,
-        test_limit=test_limit,
-        seed=seed,
         options=method_options(temperature, clip_r, label_radius, trainable_embedding),
         init_from=str(init_from) if init_from else None,
         unseen=names(unseen),
-        root=root,
         mapping=str(mapping) if mapping else None,
-        skip_corrupt=skip_corrupt,
-        download=download,
-        augment=augment,
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        precision=precision,
-        workers=workers,
     )
     result = train_run(config, run, resume=resume, overwrite=overwrite, on_progress=data_progress())
     if result:

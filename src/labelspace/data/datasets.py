@@ -202,7 +202,7 @@ def load_dataset(
     standard datasets and over WordNet lookup of folder names. ``skip_corrupt``,
     ``on_progress`` and ``image_size`` apply to folder datasets (see
     :func:`labelspace.data.folders.decode_images`); ``augment`` is one of
-    :data:`~labelspace.data.transforms.AUGMENTATIONS`, by default crop for grayscale and
+    :data:`~labelspace.data.transforms.AUGMENTATIONS`, by default flip for grayscale and
     crop-flip for RGB.
 
     Raises:

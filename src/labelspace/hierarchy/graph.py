@@ -13,11 +13,14 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from labelspace.errors import InputError
+
+if TYPE_CHECKING:  # imported where tensors are made: importing torch takes about a second
+    import torch
 
 VIRTUAL_ROOT = "<root>"
 
@@ -206,6 +209,8 @@ class Hierarchy:
     @cached_property
     def class_lca(self) -> torch.Tensor:
         """LCA node index for every pair of classes, shape ``(C, C)``."""
+        import torch
+
         idx = self.class_indices
         n = len(idx)
         out = torch.empty(n, n, dtype=torch.long)
@@ -218,6 +223,8 @@ class Hierarchy:
     @cached_property
     def class_lca_height(self) -> torch.Tensor:
         """height(LCA(y, y')) for every pair of classes: the mistake-severity cost matrix."""
+        import torch
+
         return torch.as_tensor(self.height)[self.class_lca]
 
     # ----------------------------------------------------------------- display

@@ -22,11 +22,13 @@ from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-
-from nltk.corpus.reader.wordnet import Synset, WordNetError
+from typing import TYPE_CHECKING
 
 from labelspace.errors import InputError
-from labelspace.hierarchy.wordnet import synset_from_wnid, wnid, wordnet
+from labelspace.hierarchy.wordnet import SynsetLookupError, noun_graph, wnid, wordnet
+
+if TYPE_CHECKING:  # NLTK is imported only where its reader is needed (plain names, glosses)
+    from nltk.corpus.reader.wordnet import Synset
 
 __all__ = [
     "DATASET_CLASSES",
@@ -155,8 +157,8 @@ def normalize_name(name: str) -> str:
     return re.sub(r"[\s\-_]+", "_", name.strip().lower()).strip("_")
 
 
-def _identifier_synset(text: str) -> Synset | None:
-    """The noun synset a wnid or synset name denotes; None if ``text`` is neither form.
+def _identifier_synset(text: str) -> str | None:
+    """The noun synset a wnid or synset name denotes (its name); None if ``text`` is neither.
 
     Raises:
         UnknownSynsetError: ``text`` has the form of an identifier but names no noun synset.
@@ -166,23 +168,25 @@ def _identifier_synset(text: str) -> Synset | None:
         ident = ident.lower()
         if ident[0] != "n":
             raise UnknownSynsetError(f"{text!r} is not a noun wnid (nouns start with 'n')")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # NLTK warns and returns None for unknown offsets
-            try:
-                synset = synset_from_wnid(ident)
-            except WordNetError:
-                synset = None
-        if synset is None or wnid(synset) != ident:
+        name = noun_graph().from_wnid(ident)
+        if name is None:
             raise UnknownSynsetError(f"{text!r}: WordNet 3.0 has no noun synset with this wnid")
-        return synset
+        return name
     if _SYNSET_NAME.match(ident):
+        if ident.lower().rsplit(".", 2)[1] == "n":
+            try:
+                return noun_graph().canonical(ident)
+            except SynsetLookupError as err:
+                raise UnknownSynsetError(f"{text!r}: no such WordNet 3.0 synset ({err})") from None
+        from nltk.corpus.reader.wordnet import WordNetError
+
         try:
             synset = wordnet().synset(ident)
         except WordNetError as err:
             raise UnknownSynsetError(f"{text!r}: no such WordNet 3.0 synset ({err})") from None
         if synset.pos() != "n":
             raise UnknownSynsetError(f"{text!r} is a {synset.pos()!r} synset, not a noun")
-        return synset
+        return synset.name()
     return None
 
 
@@ -192,12 +196,12 @@ def resolve_synset(identifier: str) -> str:
     Raises:
         UnknownSynsetError: not a wnid or synset name, or no such noun synset.
     """
-    synset = _identifier_synset(identifier)
-    if synset is None:
+    name = _identifier_synset(identifier)
+    if name is None:
         raise UnknownSynsetError(
             f"{identifier!r} is neither a synset name (like dog.n.01) nor a wnid (like n02084071)"
         )
-    return synset.name()
+    return name
 
 
 @dataclass(frozen=True)
@@ -451,9 +455,9 @@ def map_names(
         if key in table:
             result.append(table[key])
             continue
-        synset = _identifier_synset(name)
-        if synset is not None:
-            result.append(synset.name())
+        identified = _identifier_synset(name)
+        if identified is not None:
+            result.append(identified)
             continue
         match = _match_plain(name) if key else None
         if match is None:

@@ -1,13 +1,5 @@
-"""Models: backbones (feature extractors) and heads (logits or label-space outputs)."""
+"""Models: backbones, heads, losses, the method registry (``methods``) and decoding.
 
-from labelspace.models.backbones import BACKBONES, SmallCNN, create_backbone
-from labelspace.models.heads import EmbeddingHead, HyperbolicHead, SoftmaxHead
-
-__all__ = [
-    "BACKBONES",
-    "EmbeddingHead",
-    "HyperbolicHead",
-    "SmallCNN",
-    "SoftmaxHead",
-    "create_backbone",
-]
+Import from the modules (``labelspace.models.backbones`` ...): this package imports nothing,
+so that the option defaults in ``labelspace.models.options`` load without torch.
+"""

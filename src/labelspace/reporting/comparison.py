@@ -79,7 +79,7 @@ def markdown_table(results: Sequence[MethodResult]) -> str:
 
 # --------------------------------------------------------------------------- several seeds
 # (key, column title, digits, scale): scale 100 shows a share as percent
-MAIN_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
+COLUMNS: tuple[tuple[str, str, int, float], ...] = (
     ("top1", "top-1 %", 2, 100.0),
     ("top5", "top-5 %", 2, 100.0),
     ("severity", "mistake severity ↓", 3, 1.0),
@@ -88,8 +88,6 @@ MAIN_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
     ("hp@2", "hp@2 %", 2, 100.0),
     ("hp@5", "hp@5 %", 2, 100.0),
     ("ece", "ECE ↓", 3, 1.0),
-)
-ZERO_SHOT_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
     ("zsl_top1", "ZSL top-1 %", 2, 100.0),
     ("gzsl_seen_top1", "GZSL seen top-1 %", 2, 100.0),
     ("gzsl_unseen_top1", "GZSL unseen top-1 %", 2, 100.0),
@@ -98,6 +96,9 @@ ZERO_SHOT_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
     ("gzsl_h_top5", "GZSL H top-5 %", 2, 100.0),
     ("seen_top1", "seen-only top-1 %", 2, 100.0),
 )
+ZERO_SHOT_PREFIXES = ("zsl_", "gzsl_", "seen_")
+MAIN_COLUMNS = tuple(c for c in COLUMNS if not c[0].startswith(ZERO_SHOT_PREFIXES))
+ZERO_SHOT_COLUMNS = tuple(c for c in COLUMNS if c[0].startswith(ZERO_SHOT_PREFIXES))
 
 
 def _eps_name(eps: float) -> str:

@@ -121,8 +121,10 @@ def save_figure(fig, path: str | Path) -> Path:
 
 
 def save_and_close(fig, path: str | Path) -> Path:
-    """:func:`save_figure`, then free the figure's memory (even if saving failed)."""
+    """Lay the figure out tightly, :func:`save_figure` it, then free its memory (even if
+    saving failed)."""
     try:
+        fig.tight_layout()
         return save_figure(fig, path)
     finally:
         pyplot().close(fig)
@@ -170,7 +172,6 @@ def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], 
     ax.set_xlabel("mistake severity (mean LCA height of mistakes, lower is better)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     return save_and_close(fig, path)
 
 
@@ -192,7 +193,6 @@ def plot_severity_histograms(
     ax.set_xlabel("height of LCA(true, predicted) for mistakes")
     ax.set_ylabel("mistakes (test images)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return save_and_close(fig, path)
 
 
@@ -223,7 +223,6 @@ def plot_confusions(
             ax.set_yticks(range(c), names, fontsize=7)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-    fig.tight_layout()
     return save_and_close(fig, path)
 
 
@@ -256,7 +255,6 @@ def plot_robustness(results: dict[str, list[MethodResult]], path: Path) -> Path 
         ax.set_xlabel(f"{attack} L∞ budget ε (× 1/255)")
         ax.grid(alpha=0.3)
     ax1.legend(fontsize=8)
-    fig.tight_layout()
     return save_and_close(fig, path)
 
 
@@ -285,7 +283,6 @@ def plot_backoff_curves(
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     return save_and_close(fig, path)
 
 
@@ -339,5 +336,4 @@ def plot_feature_maps(
     )
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return save_and_close(fig, path)

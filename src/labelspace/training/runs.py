@@ -8,7 +8,9 @@
     RUN/logs/                   Lightning CSV logs (loss and validation accuracy per epoch)
     RUN/predictions.safetensors test-set class scores and targets
     RUN/metrics.json            test metrics, timings, skipped files
-    RUN/report.md, RUN/plots/   the human-readable report
+    RUN/analysis.json           back-off, attacks and features (``labelspace analyze``)
+
+Reports are written by ``labelspace compare`` into the comparison folder, from these files.
 
 Every input is validated (dataset, label space, model) before the folder is created, so a bad
 command leaves nothing behind; an existing folder is never replaced without ``overwrite``.
