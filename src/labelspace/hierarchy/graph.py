@@ -309,11 +309,11 @@ def _topological_order(graph: Mapping[str, list[str]], keep: set[str]) -> list[s
             if indegree[k] == 0:
                 heapq.heappush(ready, k)
     if len(order) < len(keep):
-        raise HierarchyError(f"cycle in the hierarchy: {' -> '.join(_find_cycle(graph, keep))}")
+        raise HierarchyError(f"cycle in the hierarchy: {' -> '.join(find_cycle(graph, keep))}")
     return order
 
 
-def _find_cycle(graph: Mapping[str, list[str]], keep: set[str]) -> list[str]:
+def find_cycle(graph: Mapping[str, list[str]], keep: set[str]) -> list[str]:
     """One cycle among ``keep`` as a closed list of nodes (first == last)."""
     state: dict[str, int] = {}
     for start in sorted(keep):

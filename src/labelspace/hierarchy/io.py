@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 
 from labelspace.errors import MissingInputError
 from labelspace.files import atomic_write_text
-from labelspace.hierarchy.graph import Hierarchy, HierarchyError, _find_cycle
+from labelspace.hierarchy.graph import Hierarchy, HierarchyError, find_cycle
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class _Edges:
                 self.lines[child, parent] = line
 
     def check_acyclic(self) -> None:
-        cycle = _find_cycle(self.parents, set(self.parents))
+        cycle = find_cycle(self.parents, set(self.parents))
         if not cycle:
             return
         pairs = list(pairwise(cycle))
