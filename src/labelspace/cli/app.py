@@ -42,6 +42,7 @@ def _main(
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # raised inside geoopt
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
