@@ -165,3 +165,10 @@ def test_bad_inputs(cnn, batch):
         attack_dataset(cnn, ce_loss, lambda o: o, x, y, [0.0])
     with pytest.raises(ValueError, match="scalar"):
         fgsm(cnn, lambda o, t: o, x, y, 0.1)
+
+
+def test_the_analysis_options_name_exactly_the_registered_attacks():
+    """analysis.config keeps the names without importing torch; they must not drift apart."""
+    from labelspace.analysis import attacks, config
+
+    assert set(config.ATTACKS) == set(attacks.ATTACKS)

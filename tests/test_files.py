@@ -67,3 +67,15 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MissingInputError, match="does not exist"):
         files.atomic_write_text(tmp_path / "no" / "x.txt", "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_that_replaces_the_file_still_gives_ordinary_permissions(tmp_path: Path) -> None:
+    def replace_privately(tmp: Path) -> None:  # as safetensors' save_file does
+        tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+
+    path = files.atomic_write(tmp_path / "t.bin", replace_privately)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

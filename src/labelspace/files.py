@@ -38,8 +38,10 @@ def atomic_write(
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies
+    mode = tmp.stat().st_mode & 0o777
     try:
         write(tmp)
+        os.chmod(tmp, mode)  # a writer that replaces the file (safetensors) makes it private
         if overwrite:
             os.replace(tmp, path)
         else:

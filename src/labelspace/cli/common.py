@@ -188,16 +188,12 @@ def print_comparison(out: Path, methods: list[str], seeds: list[int]) -> None:
     title = f"comparison in {out}" + (f", mean of {len(seeds)} seeds" if len(seeds) > 1 else "")
     table = Table(title=f"{title} (all columns: report.md)")
     table.add_column("method", no_wrap=True)
-    for _, heading, _ in columns:
+    for _, heading, _, _ in columns:
         table.add_column(heading, justify="right")
-    table.add_column("train s", justify="right")
     for name, values in rows.items():
-        cells = []
-        for (_, _, percent), value in zip([*columns, ("", "", False)], values, strict=True):
-            if value != value:
-                cells.append("–")
-            else:
-                cells.append(f"{100 * value:.2f}" if percent else f"{value:.3f}")
-        cells[-1] = "–" if values[-1] != values[-1] else f"{values[-1]:.0f}"
+        cells = [
+            "–" if value != value else f"{scale * value:.{digits}f}"
+            for (_, _, digits, scale), value in zip(columns, values, strict=True)
+        ]
         table.add_row(name, *cells)
     console.print(table)

@@ -8,8 +8,6 @@ so an embedding shared by someone else loads safely.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from labelspace.errors import InputError
+from labelspace.errors import InputError, OutputExistsError
+from labelspace.files import atomic_write
 
 FORMAT_VERSION = 1
 MANIFOLDS = ("poincare", "euclidean", "sphere")
@@ -79,7 +78,7 @@ class LabelEmbedding:
         """Write atomically to ``path`` (a temporary file renamed into place)."""
         path = Path(path)
         if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+            raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -91,23 +90,12 @@ class LabelEmbedding:
             "training": self.training,
         }
         header = json.dumps(meta)  # fails before anything is written if not JSON-able
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(
-                {"vectors": self.vectors.detach().float().contiguous().cpu()},
-                tmp,
-                metadata={"labelspace": header},
-            )
-            # mkstemp makes the file 0600; give it the mode an ordinary new file would get.
-            os.chmod(tmp, 0o666 & ~_umask())
-            if overwrite:
-                os.replace(tmp, path)
-            else:
-                _publish_new(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        vectors = {"vectors": self.vectors.detach().float().contiguous().cpu()}
+        atomic_write(
+            path,
+            lambda tmp: save_file(vectors, str(tmp), metadata={"labelspace": header}),
+            overwrite=overwrite,
+        )
         return path
 
     @classmethod
@@ -178,36 +166,3 @@ class LabelEmbedding:
             synsets=[self.synsets[int(r)] for r in rows],
             training=dict(self.training),
         )
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where the OS allows (Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _publish_new(tmp: str, path: Path) -> None:
-    """Move ``tmp`` to ``path`` only if ``path`` does not exist, atomically where possible.
-
-    A hard link fails if the target appeared since :meth:`LabelEmbedding.save` checked, so a
-    file written meanwhile by someone else is never clobbered.
-    """
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(
-            f"{path} exists; pass overwrite=True (--overwrite) to replace it"
-        ) from None
-    except OSError:  # the filesystem has no hard links: fall back to a plain rename
-        if path.exists():
-            raise FileExistsError(
-                f"{path} exists; pass overwrite=True (--overwrite) to replace it"
-            ) from None
-        os.replace(tmp, path)

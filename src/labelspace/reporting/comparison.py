@@ -354,33 +354,32 @@ LEGEND = (
 )
 
 
-# the report's main columns for a terminal: (metric key, heading, shown in %)
-SUMMARY_COLUMNS = (
-    ("top1", "top-1 %", True),
-    ("severity", "sever.↓", False),
-    ("hdist@5", "hdist@5↓", False),
-    ("hp@2", "hp@2 %", True),
-    ("ece", "ECE↓", False),
-    ("backoff_info@99", "info@99", False),
-    ("zsl_top1", "ZSL %", True),
-    ("gzsl_h_top1", "GZSL H %", True),
+# the report's main columns for a terminal, as COLUMNS: (key, heading, digits, scale)
+SUMMARY_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
+    ("top1", "top-1 %", 2, 100.0),
+    ("severity", "sever.↓", 3, 1.0),
+    ("hdist@5", "hdist@5↓", 3, 1.0),
+    ("hp@2", "hp@2 %", 2, 100.0),
+    ("ece", "ECE↓", 3, 1.0),
+    ("backoff_info@99", "info@99", 3, 1.0),
+    ("zsl_top1", "ZSL %", 2, 100.0),
+    ("gzsl_h_top1", "GZSL H %", 2, 100.0),
 )
+TRAIN_SECONDS_COLUMN = ("train_seconds", "train s", 0, 1.0)
 
 
 def summary_table(
     results: dict[str, list[MethodResult]],
-) -> tuple[list[tuple[str, str, bool]], dict[str, list[float]]]:
-    """The main columns that some method has, and per method their means over seeds followed
-    by the mean training seconds (for a terminal table; report.md has everything)."""
+) -> tuple[list[tuple[str, str, int, float]], dict[str, list[float]]]:
+    """The main columns that some method has, then the training seconds, and per method the
+    means over seeds of each (for a terminal table; report.md has everything)."""
     from labelspace.reporting.stats import seed_mean
 
     flats = {name: [flat_metrics(r) for r in runs] for name, runs in results.items()}
     columns = [c for c in SUMMARY_COLUMNS if any(c[0] in f[0] for f in flats.values())]
+    columns.append(TRAIN_SECONDS_COLUMN)
     rows = {
-        name: [
-            seed_mean([f.get(key, math.nan) for f in runs])
-            for key in [*(c[0] for c in columns), "train_seconds"]
-        ]
+        name: [seed_mean([f.get(key, math.nan) for f in runs]) for key, *_ in columns]
         for name, runs in flats.items()
     }
     return columns, rows
