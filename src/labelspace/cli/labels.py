@@ -67,8 +67,6 @@ def evaluate_with_progress(emb, graph, **options) -> dict:
     """:func:`labelspace.embeddings.build.evaluate_embedding` with a progress bar."""
     from labelspace.embeddings.build import evaluate_embedding
 
-    if emb.labels != graph.labels:
-        return {}
     with progress() as bar:
         task = bar.add_task("evaluating", total=None, info="")
         return evaluate_embedding(
