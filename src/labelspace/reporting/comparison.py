@@ -354,16 +354,16 @@ LEGEND = (
 )
 
 
-# the report's main columns for a terminal, as COLUMNS: (key, heading, digits, scale)
-SUMMARY_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
-    ("top1", "top-1 %", 2, 100.0),
-    ("severity", "sever.↓", 3, 1.0),
-    ("hdist@5", "hdist@5↓", 3, 1.0),
-    ("hp@2", "hp@2 %", 2, 100.0),
-    ("ece", "ECE↓", 3, 1.0),
-    ("backoff_info@99", "info@99", 3, 1.0),
-    ("zsl_top1", "ZSL %", 2, 100.0),
-    ("gzsl_h_top1", "GZSL H %", 2, 100.0),
+# the report's main columns for a terminal: (key, heading); a heading ending in % is a share
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("top1", "top-1 %"),
+    ("severity", "sever.↓"),
+    ("hdist@5", "hdist@5↓"),
+    ("hp@2", "hp@2 %"),
+    ("ece", "ECE↓"),
+    ("backoff_info@99", "info@99"),
+    ("zsl_top1", "ZSL %"),
+    ("gzsl_h_top1", "GZSL H %"),
 )
 TRAIN_SECONDS_COLUMN = ("train_seconds", "train s", 0, 1.0)
 
@@ -371,12 +371,17 @@ TRAIN_SECONDS_COLUMN = ("train_seconds", "train s", 0, 1.0)
 def summary_table(
     results: dict[str, list[MethodResult]],
 ) -> tuple[list[tuple[str, str, int, float]], dict[str, list[float]]]:
-    """The main columns that some method has, then the training seconds, and per method the
-    means over seeds of each (for a terminal table; report.md has everything)."""
+    """The main columns that some method has, as (key, heading, digits, scale), then the
+    training seconds, and per method the means over seeds of each (for a terminal table;
+    report.md has everything)."""
     from labelspace.reporting.stats import seed_mean
 
     flats = {name: [flat_metrics(r) for r in runs] for name, runs in results.items()}
-    columns = [c for c in SUMMARY_COLUMNS if any(c[0] in f[0] for f in flats.values())]
+    columns = [
+        (key, head, *((2, 100.0) if head.endswith("%") else (3, 1.0)))
+        for key, head in SUMMARY_COLUMNS
+        if any(key in f[0] for f in flats.values())
+    ]
     columns.append(TRAIN_SECONDS_COLUMN)
     rows = {
         name: [seed_mean([f.get(key, math.nan) for f in runs]) for key, *_ in columns]
