@@ -70,6 +70,56 @@ UnseenOpt = Annotated[
     str | None,
     typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
 ]
+# the training options that ``train`` and ``compare`` share
+MethodOpt = Annotated[
+    str, typer.Option(help="A method from `labelspace methods` (softmax, poincare, ...).")
+]
+EmbeddingOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Label embedding: a kind (poincare, text, sphere, ...) or a .safetensors file; "
+        "default: the method's."
+    ),
+]
+DimOpt = Annotated[int, typer.Option(help="Dimension of a trained label embedding.")]
+BackboneOpt = Annotated[str, typer.Option(help="small-cnn, or any timm model name (resnet18).")]
+EpochsOpt = Annotated[int, typer.Option(help="Training epochs.")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Images per batch (at least 2).")]
+OptimizerOpt = Annotated[str, typer.Option(help="adamw or sgd.")]
+LrOpt = Annotated[float, typer.Option(help="Learning rate.")]
+ValFractionOpt = Annotated[
+    float, typer.Option(help="Stratified share of train kept for validation.")
+]
+TrainLimitOpt = Annotated[int | None, typer.Option(help="Use at most this many training images.")]
+TestLimitOpt = Annotated[
+    int | None, typer.Option(help="Evaluate on at most this many test images.")
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the data split, order and initialisation.")]
+TemperatureOpt = Annotated[float, typer.Option(help="Poincaré loss temperature.")]
+ClipROpt = Annotated[float, typer.Option(help="Hyperbolic head feature clipping radius.")]
+LabelRadiusOpt = Annotated[
+    float, typer.Option(help="Poincaré: farthest class this far from the origin (0: as embedded).")
+]
+TrainableOpt = Annotated[bool, typer.Option(help="Let the label vectors train too.")]
+InitFromOpt = Annotated[
+    Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
+]
+RootOpt = Annotated[str | None, typer.Option(help="Where torchvision datasets live.")]
+DownloadOpt = Annotated[
+    bool, typer.Option(help="Let torchvision download a missing dataset into --root.")
+]
+AugmentOpt = Annotated[
+    str | None,
+    typer.Option(help="none, flip, crop, crop-flip (default: flip for grayscale, else crop-flip)."),
+]
+SkipCorruptOpt = Annotated[
+    bool, typer.Option(help="Skip unreadable images (counted in metrics.json).")
+]
+AcceleratorOpt = Annotated[str, typer.Option(help="auto, cpu, gpu.")]
+DevicesOpt = Annotated[int, typer.Option(help="Devices (GPUs or processes) to train on.")]
+StrategyOpt = Annotated[str, typer.Option(help="auto, ddp, ddp_spawn, ...")]
+PrecisionOpt = Annotated[str, typer.Option(help="32-true, 16-mixed, bf16-mixed.")]
+WorkersOpt = Annotated[int, typer.Option(help="DataLoader worker processes.")]
 AttackOpt = Annotated[str, typer.Option(help="pgd or fgsm.")]
 EpsOpt = Annotated[
     str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from labelspace.analysis.config import DEFAULT_EPS
+from labelspace.cli import common
 from labelspace.cli.common import (
     ANALYSIS,
     AttackImagesOpt,
@@ -70,75 +71,35 @@ def methods() -> None:
 def train(
     run: RunArg,
     data: DataOpt = TRAIN.data,
-    method: Annotated[
-        str, typer.Option(help="A method from `labelspace methods` (softmax, poincare, ...).")
-    ] = TRAIN.method,
-    embedding: Annotated[
-        str | None,
-        typer.Option(
-            help="Label embedding: a kind (poincare, text, sphere, ...) or a .safetensors "
-            "file; default: the method's."
-        ),
-    ] = None,
-    dim: Annotated[
-        int, typer.Option(help="Dimension of a trained label embedding.")
-    ] = TRAIN.embedding_dim,
-    backbone: Annotated[
-        str, typer.Option(help="small-cnn, or any timm model name (resnet18).")
-    ] = TRAIN.backbone,
-    epochs: int = TRAIN.epochs,
-    batch_size: int = TRAIN.batch_size,
-    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = TRAIN.optimizer,
-    lr: float = TRAIN.lr,
+    method: common.MethodOpt = TRAIN.method,
+    embedding: common.EmbeddingOpt = None,
+    dim: common.DimOpt = TRAIN.embedding_dim,
+    backbone: common.BackboneOpt = TRAIN.backbone,
+    epochs: common.EpochsOpt = TRAIN.epochs,
+    batch_size: common.BatchSizeOpt = TRAIN.batch_size,
+    optimizer: common.OptimizerOpt = TRAIN.optimizer,
+    lr: common.LrOpt = TRAIN.lr,
     weight_decay: float = TRAIN.weight_decay,
-    val_fraction: Annotated[
-        float, typer.Option(help="Stratified share of train kept for validation.")
-    ] = TRAIN.val_fraction,
-    train_limit: Annotated[
-        int | None, typer.Option(help="Use at most this many training images.")
-    ] = None,
-    test_limit: Annotated[
-        int | None, typer.Option(help="Evaluate on at most this many test images.")
-    ] = None,
-    seed: int = TRAIN.seed,
-    temperature: Annotated[
-        float, typer.Option(help="Poincaré loss temperature.")
-    ] = OPTIONS.temperature,
-    clip_r: Annotated[
-        float, typer.Option(help="Hyperbolic head feature clipping radius.")
-    ] = OPTIONS.clip_r,
-    label_radius: Annotated[
-        float,
-        typer.Option(help="Poincaré: farthest class this far from the origin (0: as embedded)."),
-    ] = OPTIONS.label_radius,
-    trainable_embedding: Annotated[
-        bool, typer.Option(help="Let the label vectors train too.")
-    ] = OPTIONS.trainable_embedding,
-    init_from: Annotated[
-        Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
-    ] = None,
+    val_fraction: common.ValFractionOpt = TRAIN.val_fraction,
+    train_limit: common.TrainLimitOpt = None,
+    test_limit: common.TestLimitOpt = None,
+    seed: common.SeedOpt = TRAIN.seed,
+    temperature: common.TemperatureOpt = OPTIONS.temperature,
+    clip_r: common.ClipROpt = OPTIONS.clip_r,
+    label_radius: common.LabelRadiusOpt = OPTIONS.label_radius,
+    trainable_embedding: common.TrainableOpt = OPTIONS.trainable_embedding,
+    init_from: common.InitFromOpt = None,
     unseen: UnseenOpt = None,
-    root: Annotated[str | None, typer.Option(help="Where torchvision datasets live.")] = None,
-    download: Annotated[
-        bool, typer.Option(help="Let torchvision download a missing dataset into --root.")
-    ] = TRAIN.download,
-    augment: Annotated[
-        str | None,
-        typer.Option(
-            help="none, flip, crop, crop-flip (default: flip for grayscale, else crop-flip)."
-        ),
-    ] = None,
+    root: common.RootOpt = None,
+    download: common.DownloadOpt = TRAIN.download,
+    augment: common.AugmentOpt = None,
     mapping: MappingOpt = None,
-    skip_corrupt: Annotated[
-        bool, typer.Option(help="Skip unreadable images (counted in metrics.json).")
-    ] = TRAIN.skip_corrupt,
-    accelerator: Annotated[str, typer.Option(help="auto, cpu, gpu.")] = TRAIN.accelerator,
-    devices: int = TRAIN.devices,
-    strategy: Annotated[str, typer.Option(help="auto, ddp, ddp_spawn, ...")] = TRAIN.strategy,
-    precision: Annotated[
-        str, typer.Option(help="32-true, 16-mixed, bf16-mixed.")
-    ] = TRAIN.precision,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = TRAIN.workers,
+    skip_corrupt: common.SkipCorruptOpt = TRAIN.skip_corrupt,
+    accelerator: common.AcceleratorOpt = TRAIN.accelerator,
+    devices: common.DevicesOpt = TRAIN.devices,
+    strategy: common.StrategyOpt = TRAIN.strategy,
+    precision: common.PrecisionOpt = TRAIN.precision,
+    workers: common.WorkersOpt = TRAIN.workers,
     resume: Annotated[bool, typer.Option(help="Continue RUN from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace RUN if it exists.")] = False,
 ) -> None:

@@ -13,16 +13,13 @@ minutes on a CPU and memory bounded by the chunk size.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from labelspace.embeddings.geometry import pairwise_distance_argument
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,12 +32,7 @@ class RankingResult:
     pairs: int
 
     def as_dict(self) -> dict[str, float | int]:
-        return {
-            "mean_rank": self.mean_rank,
-            "map": self.map,
-            "nodes": self.nodes,
-            "pairs": self.pairs,
-        }
+        return asdict(self)
 
 
 def scores(
