@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labelspace.errors import MissingInputError, OutputExistsError
+from labelspace.errors import InputError, MissingInputError, OutputExistsError
 
 
 def atomic_write(
@@ -48,6 +48,35 @@ def atomic_write(
             _publish_new(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def check_output(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    option: str = "output",
+    folder: bool = False,
+) -> Path:
+    """Check, before any work starts, that ``path`` can be written; returns it as a Path.
+
+    Refused, with a message naming ``option`` (the CLI option or argument that gave the path):
+    an existing file or folder without ``overwrite``; a folder where a file is to be written
+    (or the reverse), which ``overwrite`` does not replace; a path below an existing file.
+    """
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    if path.exists():
+        if path.is_dir() != folder:
+            what = "a folder" if path.is_dir() else "a file"
+            wanted = "a folder" if folder else "a file"
+            raise InputError(f"{option} {path} is {what}; give the path of {wanted}")
+        if not overwrite and (not folder or any(path.iterdir())):
+            raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
     return path
 
 
