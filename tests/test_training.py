@@ -239,6 +239,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
     b = json.loads((whole / METRICS_FILE).read_text())
     assert a["resumed"] and not b["resumed"]
     assert a["test"] == b["test"]
+    # the logs hold every epoch once, the ones before the kill included
+    logged = [(run / "logs" / "metrics.csv").read_text().splitlines() for run in (killed, whole)]
+    assert len(logged[0]) == len(logged[1])
 
 
 @pytest.mark.slow

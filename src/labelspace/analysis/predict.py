@@ -15,6 +15,14 @@ class ImageFileError(InputError):
     """An image file that cannot be read."""
 
 
+def check_options(*, k: int = 1, threshold: float = 0.5) -> None:
+    """The options of ``predict``: ``k`` labels (>= 1) and a back-off threshold in [0, 1]."""
+    if k < 1:
+        raise InputError(f"--top (-k) must be >= 1, got {k}")
+    if not 0 <= threshold <= 1:  # also refuses NaN
+        raise InputError(f"--backoff must lie in [0, 1], got {threshold}")
+
+
 def load_image(path: Path, in_chans: int, image_size: int) -> torch.Tensor:
     """Read an image as the model expects it: ``in_chans`` channels, resized to
     ``image_size`` (shorter side, then centre crop), uint8 ``(C, H, W)``."""
@@ -59,6 +67,7 @@ def backoff_answers(
     from labelspace.analysis.backoff import backoff_label
     from labelspace.embeddings.space import readable_name
 
+    check_options(threshold=threshold)
     model = model or load_model(run)
     scores = _image_scores(model, images)
     probs = model.module.probabilities(scores)
@@ -87,6 +96,7 @@ def predict_images(
     Scores are probabilities where the method defines them, else its raw scores (cosine
     similarity, dot product or negative distance).
     """
+    check_options(k=k)
     model = model or load_model(run)
     scores = _image_scores(model, images)
     probs = model.module.probabilities(scores)

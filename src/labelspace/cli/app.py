@@ -37,6 +37,8 @@ def _main(
     )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+    if not verbose:  # one line, as the user's own mistake reads: no source path, no code line
+        warnings.formatwarning = _one_line_warning
     # Lightning's banner lines (GPU available, tips) are noise for a command-line user
     # (set on the rank_zero loggers: importing Lightning resets its top-level logger to INFO)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
@@ -44,6 +46,11 @@ def _main(
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # raised inside geoopt
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Just the message: the log handler marks it WARNING (``--verbose`` shows its source)."""
+    return str(message)
 
 
 # label spaces

@@ -226,7 +226,10 @@ def print_result(result: dict) -> None:
     if "zero_shot" in result:
         zs = dict(result["zero_shot"])
         unseen = ", ".join(zs.pop("unseen"))
+        note = zs.pop("note", None)
         print_metrics(f"zero-shot, unseen: {unseen}", zs)
+        if note:
+            console.print(f"note: {note}")
 
 
 def print_comparison(out: Path, methods: list[str], seeds: list[int]) -> None:

@@ -25,7 +25,6 @@ from labelspace.cli.common import (
     config_from,
     console,
     data_progress,
-    fail,
     names,
     print_metrics,
     print_result,
@@ -197,11 +196,10 @@ def predict(
 ) -> None:
     """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
     answer: the most specific label the model is sure of."""
-    from labelspace.analysis.predict import backoff_answers, predict_images
+    from labelspace.analysis.predict import backoff_answers, check_options, predict_images
     from labelspace.training.runs import load_model
 
-    if not 0 <= backoff <= 1:
-        raise fail(f"--backoff must lie in [0, 1], got {backoff}")
+    check_options(k=top, threshold=backoff)  # before the model loads
     model = load_model(run)
     answers = predict_images(run, images, k=top, model=model)
     hedged = backoff_answers(run, images, threshold=backoff, model=model)

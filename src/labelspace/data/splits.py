@@ -60,8 +60,9 @@ def stratified_split(
     ]
     if too_small:
         raise InputError(
-            f"cannot split with val_fraction={val_fraction}: class(es) {', '.join(too_small)} "
-            "would leave no training image; lower val_fraction, or leave such classes out"
+            f"cannot split with --val-fraction {val_fraction}: class(es) "
+            f"{', '.join(too_small)} would leave no training image; lower --val-fraction, or "
+            "leave such classes out"
         )
     rng = np.random.default_rng(seed)
     val_parts = []

@@ -8,6 +8,7 @@ so an embedding shared by someone else loads safely.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,7 @@ class LabelEmbedding:
                 f"version {FORMAT_VERSION}"
             )
         try:
-            return cls(
+            embedding = cls(
                 labels=list(meta["labels"]),
                 vectors=vectors,
                 kind=meta["kind"],
@@ -143,6 +144,31 @@ class LabelEmbedding:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EmbeddingFileError(f"{path} has inconsistent labelspace metadata: {exc}") from exc
+        embedding.check_values(path)
+        return embedding
+
+    def check_values(self, source: str | Path = "the embedding") -> None:
+        """Refuse vectors that no model can train against: NaN or infinite entries, and for
+        the Poincaré ball, points on or outside its boundary (norm >= 1/sqrt(curvature))."""
+        vectors = self.vectors.detach().double()
+        bad = ~torch.isfinite(vectors).all(dim=1)
+        problem = "non-finite values (NaN or inf)"
+        if not bad.any() and self.manifold == "poincare":
+            if not (math.isfinite(self.curvature) and self.curvature > 0):
+                raise EmbeddingFileError(
+                    f"{source}: a Poincaré embedding needs a curvature > 0, got {self.curvature}"
+                )
+            boundary = 1 / math.sqrt(self.curvature)
+            bad = vectors.norm(dim=1) >= boundary
+            problem = f"points outside the Poincaré ball (norm >= {boundary:g})"
+        if bad.any():
+            rows = bad.nonzero().flatten().tolist()
+            shown = ", ".join(self.labels[r] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+            raise EmbeddingFileError(
+                f"{source} holds {problem} in {len(rows)} of its {len(self.labels)} vectors "
+                f"({shown}); the file is damaged or its training diverged: train it again "
+                "with `labelspace embed`"
+            )
 
     # ----------------------------------------------------------------- matching to a dataset
     def subset(self, classes: Sequence[str]) -> LabelEmbedding:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from labelspace.analysis.analyze import AnalysisConfig
 from labelspace.errors import InputError
-from labelspace.files import atomic_write_text
+from labelspace.files import atomic_write_text, check_output
 from labelspace.models.methods import get_method
 from labelspace.training.runs import (
     LAST_CHECKPOINT,
@@ -109,15 +110,53 @@ def run_comparison(
     Seeds are ``base.seed, base.seed + 1, ...``; every method sees the same seeds, so the
     report can pair them in its tests.
     """
-    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
-
-    out = Path(out)
+    out = check_output(out, overwrite=True, option="OUT", folder=True)
     methods = parse_methods(methods)
     seed_values = seed_list(base.seed, seeds)
+    ft_epochs = finetune_epochs or max(1, base.epochs // 2)
+    for item in methods:  # every option of every run checked before the first one trains
+        for stage in item.split(">"):
+            stage_config(base, stage).validate()
+    if ft_epochs < 1:
+        raise InputError(f"--finetune-epochs must be >= 1, got {ft_epochs}")
     # a rerun reuses finished runs, resumes interrupted ones and trains missing ones (new
     # methods or seeds); the report is derived from the runs and is always rewritten
-    out.mkdir(parents=True, exist_ok=True)
-    ft_epochs = finetune_epochs or max(1, base.epochs // 2)
+    new_folder = not out.exists()
+    try:
+        return _compare(
+            methods,
+            base,
+            out,
+            seed_values,
+            ft_epochs=ft_epochs,
+            analysis=analysis,
+            overwrite=overwrite,
+            progress=progress,
+            command=command,
+            on_method=on_method,
+        )
+    except BaseException:
+        if new_folder and out.is_dir() and not any(p.is_file() for p in out.rglob("*")):
+            shutil.rmtree(out, ignore_errors=True)  # a comparison that kept nothing
+        raise
+
+
+def _compare(
+    methods: list[str],
+    base: TrainConfig,
+    out: Path,
+    seed_values: list[int],
+    *,
+    ft_epochs: int,
+    analysis: AnalysisConfig | None,
+    overwrite: bool,
+    progress: bool,
+    command: str | None,
+    on_method: Callable[[str, int, int], None] | None,
+) -> Path:
+    """Train, analyse and report (``run_comparison`` after its checks)."""
+    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
+
     done: set[Path] = set()
 
     def ensure(name: str, config: TrainConfig, run: Path) -> None:

@@ -108,7 +108,8 @@ def _eps_name(eps: float) -> str:
 def flat_metrics(r: MethodResult) -> dict[str, float]:
     """One run's numbers under one flat namespace, for the statistics over seeds."""
     flat = {k: float(v) for k, v in r.metrics["test"].items() if isinstance(v, int | float)}
-    flat.update({k: float(v) for k, v in r.metrics.get("zero_shot", {}).items() if k != "unseen"})
+    zero_shot = r.metrics.get("zero_shot", {})
+    flat.update({k: float(v) for k, v in zero_shot.items() if k not in ("unseen", "note")})
     flat["train_seconds"] = float(r.metrics.get("train_seconds", float("nan")))
     a = r.analysis or {}
     if "backoff" in a:
@@ -218,6 +219,10 @@ def build_report(
             "included, against every label.",
             "",
         ]
+        notes = sorted(
+            {r.metrics.get("zero_shot", {}).get("note", "") for r in first.values()} - {""}
+        )
+        lines += [f"Note: {note}." for note in notes] + ([""] if notes else [])
     figures: list[tuple[str, Path | None, str]] = [
         (
             "Accuracy against mistake severity",

@@ -7,17 +7,29 @@ options without importing it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from labelspace.errors import InputError
+from labelspace.errors import InputError, LabelspaceError, MissingInputError
 from labelspace.models.options import MethodOptions
 
 OPTIMIZERS = ("adamw", "sgd")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# Lightning's names of its precision settings
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
 
 
 class RunError(InputError):
     """A run folder, or a run's config, that cannot be used as asked."""
+
+
+class DivergedError(LabelspaceError, FloatingPointError):
+    """The loss, or the scores the model gives, stopped being finite numbers.
+
+    Almost always the options' doing (a learning rate too high, a temperature too low), so the
+    CLI reports it as one line that names the likely cause."""
 
 
 @dataclass
@@ -66,17 +78,62 @@ class TrainConfig:
         return cls(**raw)
 
     def validate(self) -> None:
-        """Every option checked before any data is loaded or anything is written."""
+        """Every option checked before any data is loaded or anything is written.
+
+        The checks that need the data (class names for ``--unseen``, the label embedding's
+        content, the size of the training set) run in :func:`labelspace.training.runs.prepare`,
+        which is also before anything is written."""
+        from labelspace.data.transforms import AUGMENTATIONS
         from labelspace.models.methods import get_method
 
         get_method(self.method)
-        if self.epochs < 1 or self.batch_size < 1:
-            raise InputError("--epochs and --batch-size must be >= 1")
+        _at_least(1, epochs=self.epochs, devices=self.devices, embedding_dim=self.embedding_dim)
+        # batch norm (small-cnn, ResNets) cannot normalise a batch of one image
+        _at_least(2, batch_size=self.batch_size)
+        _at_least(1, train_limit=self.train_limit, test_limit=self.test_limit)
+        _at_least(0, workers=self.workers, seed=self.seed)
         if not 0 < self.val_fraction < 1:
             raise InputError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
-        if self.lr <= 0:
-            raise InputError(f"--lr must be > 0, got {self.lr}")
+        _positive(lr=self.lr, temperature=self.options.temperature, clip_r=self.options.clip_r)
+        _not_negative(weight_decay=self.weight_decay, label_radius=self.options.label_radius)
         if self.optimizer not in OPTIMIZERS:
             raise InputError(
                 f"unknown --optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}"
             )
+        if self.augment is not None and self.augment not in AUGMENTATIONS:
+            raise InputError(
+                f"unknown --augment {self.augment!r}; use one of {', '.join(AUGMENTATIONS)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise InputError(
+                f"unknown --precision {self.precision!r}; use one of {', '.join(PRECISIONS)}"
+            )
+        if self.accelerator not in ACCELERATORS:
+            raise InputError(
+                f"unknown --accelerator {self.accelerator!r}; use one of {', '.join(ACCELERATORS)}"
+            )
+        if self.init_from is not None and not Path(self.init_from).is_dir():
+            raise MissingInputError(f"--init-from {self.init_from}: no such run folder")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-").replace("embedding-dim", "dim")
+
+
+def _at_least(low: int, **values: int | None) -> None:
+    """Whole-number options (None: not given) must be >= ``low``."""
+    for name, value in values.items():
+        if value is not None and value < low:
+            raise InputError(f"{_option(name)} must be >= {low}, got {value}")
+
+
+def _positive(**values: float) -> None:
+    for name, value in values.items():
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{_option(name)} must be a finite number > 0, got {value}")
+
+
+def _not_negative(**values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InputError(f"{_option(name)} must be a finite number >= 0, got {value}")

@@ -27,7 +27,7 @@ from labelspace.errors import InputError
 from labelspace.files import atomic_write
 from labelspace.models.losses import ClassScoreLoss
 from labelspace.models.methods import Method
-from labelspace.training.config import OPTIMIZERS
+from labelspace.training.config import OPTIMIZERS, DivergedError
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,7 @@ class LabelSpaceClassifier(L.LightningModule):
         images, targets = batch
         loss = self.criterion(self(images), targets)
         if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the {self.method.name} loss became {loss.item()} at epoch {self.current_epoch}; "
-                "lower the learning rate (--lr) or, for poincare, raise --temperature"
-            )
+            self._diverged(f"the training loss became {loss.item()}")
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
 
@@ -104,9 +101,24 @@ class LabelSpaceClassifier(L.LightningModule):
         images, targets = batch
         outputs = self(images)
         loss = self.criterion(outputs, targets)
-        self.val_top1(self.scores(outputs), targets)
+        scores = self.scores(outputs)
+        # the last optimiser step of an epoch can break the weights after the last training
+        # loss was checked: validation runs before the epoch's checkpoint is written, so a
+        # broken model is stopped here and never replaces the last good checkpoint
+        if not (torch.isfinite(loss) and torch.isfinite(scores).all()):
+            self._diverged("the model's validation loss or class scores are no longer finite")
+        self.val_top1(scores, targets)
         self.log("val_loss", loss, on_epoch=True, sync_dist=True)
         self.log("val_top1", self.val_top1, on_epoch=True, prog_bar=True)
+
+    def _diverged(self, what: str) -> None:
+        hint = "lower the learning rate (--lr)"
+        if self.method.name == "poincare":
+            hint += " or raise --temperature"
+        raise DivergedError(
+            f"training diverged: {what} at epoch {self.current_epoch} "
+            f"(step {self.global_step}); {hint}"
+        )
 
     def configure_optimizers(self):
         cfg = self.optim

@@ -18,14 +18,17 @@ command leaves nothing behind; an existing folder is never replaced without ``ov
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
 import shutil
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
@@ -34,9 +37,9 @@ from safetensors.torch import load_file, save_file
 from labelspace.data.splits import stratified_subset
 from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
 from labelspace.errors import OutputExistsError
-from labelspace.files import atomic_write, atomic_write_json, atomic_write_text
+from labelspace.files import atomic_write, atomic_write_json, atomic_write_text, check_output
 from labelspace.models.methods import get_method
-from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.config import DivergedError, RunError, TrainConfig
 from labelspace.training.module import (
     AtomicCheckpointIO,
     LabelSpaceClassifier,
@@ -49,12 +52,24 @@ from labelspace.training.module import (
     train_loader,
 )
 
+if TYPE_CHECKING:
+    from lightning.pytorch.callbacks import Callback
+
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.safetensors"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
+LOG_FILE = "logs/metrics.csv"
+# what Lightning says about the folders a resumed run continues in (expected, so not shown)
+RESUME_WARNINGS = (
+    "Experiment logs directory .* exists and is not empty",
+    "Checkpoint directory .* exists and is not empty",
+    "The dirpath has changed from",
+)
+# zero-shot figures that need scores for the unseen classes
+UNSEEN_FIGURES = ("zsl_", "gzsl_unseen_", "gzsl_h_")
 
 __all__ = [
     "CONFIG_FILE",
@@ -132,6 +147,11 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
         augment=config.augment,
         on_progress=on_progress,
     )
+    unseen: set[int] = set()
+    if config.unseen:  # checked before a label embedding is trained for these classes
+        from labelspace.metrics.zeroshot import resolve_unseen
+
+        unseen = set(resolve_unseen(config.unseen, data.classes, data.synsets))
     space = build_label_space(
         data.name,
         data.classes,
@@ -144,11 +164,9 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     # the training images carry augmentation + normalisation; validation gets the test's
     train_set = stratified_subset(data.train.subset(train_idx), config.train_limit, config.seed)
     val_set = data.train.subset(val_idx).with_transform(data.test.transform)
-    if config.unseen:  # zero-shot: no image of an unseen class is trained or validated on
+    if unseen:  # zero-shot: no image of an unseen class is trained or validated on
         from labelspace.data.images import filter_classes
-        from labelspace.metrics.zeroshot import resolve_unseen
 
-        unseen = set(resolve_unseen(config.unseen, data.classes, data.synsets))
         seen = [t for t in range(len(data.classes)) if t not in unseen]
         train_set, val_set = filter_classes(train_set, seen), filter_classes(val_set, seen)
     if config.train_limit is not None:  # a quick run validates on a proportionate share
@@ -195,18 +213,102 @@ def read_config(run: Path) -> TrainConfig:
     return TrainConfig.from_dict(raw.get("train", raw))
 
 
-def _open_folder(run: Path, *, resume: bool, overwrite: bool) -> None:
-    if resume:
-        if not (run / LAST_CHECKPOINT).is_file():
-            raise RunError(f"cannot resume {run}: it has no {LAST_CHECKPOINT}")
+def _check_new_folder(run: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, a RUN that would replace a run without ``--overwrite``."""
+    check_output(run, overwrite=True, option="RUN", folder=True)  # not a file, nor below one
+    if overwrite or not run.exists() or not any(run.iterdir()):
         return
+    if (run / METRICS_FILE).is_file():
+        raise OutputExistsError(
+            f"{run} holds a finished run; pass --overwrite to replace it "
+            "(`labelspace evaluate` re-evaluates it as it is)"
+        )
+    if (run / LAST_CHECKPOINT).is_file():
+        raise OutputExistsError(
+            f"{run} holds an unfinished run; pass --resume to continue it from its last "
+            "checkpoint or --overwrite to replace it"
+        )
+    raise OutputExistsError(
+        f"{run} exists but holds no checkpoint to resume from (a run stopped before its first "
+        "epoch ended, or another folder); pass --overwrite to replace it"
+    )
+
+
+def _check_resumable(run: Path) -> None:
+    if not run.is_dir():
+        raise RunError(f"cannot resume {run}: no such run folder")
+    if not (run / LAST_CHECKPOINT).is_file():
+        raise RunError(
+            f"cannot resume {run}: it has no {LAST_CHECKPOINT} (it stopped before its first "
+            "epoch ended); pass --overwrite instead of --resume to start it again"
+        )
+
+
+def _open_folder(run: Path, *, overwrite: bool) -> None:
+    """Create the run folder (replacing an old run only with ``overwrite``)."""
+    _check_new_folder(run, overwrite=overwrite)  # again: another process may have been quicker
     if run.exists() and any(run.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(
-                f"{run} already exists; pass --resume to continue it or --overwrite to replace it"
-            )
         shutil.rmtree(run)
     run.mkdir(parents=True, exist_ok=True)
+
+
+def _build_trainer(
+    config: TrainConfig,
+    run: Path,
+    prepared: Prepared,
+    progress: bool,
+    callbacks: Sequence[Callback] = (),
+):
+    """The Lightning trainer; built before the folder is made, since it checks the device
+    options (``--accelerator gpu`` without a GPU, an unknown ``--strategy``)."""
+    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    try:
+        return L.Trainer(
+            default_root_dir=run,
+            max_epochs=config.epochs,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            strategy=config.strategy,
+            precision=config.precision,
+            # every row on disk when it is logged: a run killed later keeps it for --resume
+            logger=CSVLogger(run, name="logs", version="", flush_logs_every_n_steps=1),
+            callbacks=[
+                # without a monitored metric, top-1 of 1 is "the latest": last.ckpt every epoch
+                ModelCheckpoint(
+                    dirpath=run / "checkpoints",
+                    filename="last",
+                    save_top_k=1,
+                    every_n_epochs=1,
+                    enable_version_counter=False,
+                ),
+                *callbacks,
+            ],
+            plugins=[AtomicCheckpointIO()],
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=False,
+            log_every_n_steps=min(20, prepared.module.optim.steps_per_epoch),
+        )
+    except (MisconfigurationException, ValueError, RuntimeError) as exc:
+        raise RunError(
+            f"--accelerator {config.accelerator} --devices {config.devices} --strategy "
+            f"{config.strategy} --precision {config.precision}: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _logged_before(run: Path, first_epoch: int) -> list[dict[str, str]]:
+    """The rows of ``logs/metrics.csv`` from the epochs a resumed run does not train again."""
+    path = run / LOG_FILE
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [r for r in rows if r.get("epoch") and int(float(r["epoch"])) < first_epoch]
 
 
 def train(
@@ -217,82 +319,70 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     on_progress=None,
+    callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
-    """Train (or resume) a run and evaluate it on the test set; returns the metrics."""
-    import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+    """Train (or resume) a run and evaluate it on the test set; returns the metrics.
 
+    ``callbacks`` are Lightning callbacks added to the run's own (early stopping, loggers of
+    your own, fault injection in tests).
+
+    Everything is checked before the folder is made. A run that fails before its first
+    checkpoint (bad luck, divergence, Ctrl-C) leaves no folder behind; one that fails later
+    keeps its last good checkpoint for ``--resume``."""
     run = Path(run)
     # Lightning's DDP launcher reruns this command in one child process per extra device; the
     # first process has made the folder already, so a child only trains
     ddp_child = int(os.environ.get("LOCAL_RANK", "0")) > 0
     if resume:
-        _open_folder(run, resume=True, overwrite=False)
+        _check_resumable(run)
         config = read_config(run)
-    elif run.exists() and any(run.iterdir()) and not overwrite and not ddp_child:
-        _open_folder(run, resume=False, overwrite=False)  # fail before the slow part
+    elif not ddp_child:
+        _check_new_folder(run, overwrite=overwrite)  # fail before the slow part
     prepared = prepare(config, on_progress=on_progress)
-    if ddp_child:
-        pass
-    elif not resume:
-        _open_folder(run, resume=False, overwrite=overwrite)
-        atomic_write_text(
-            run / CONFIG_FILE,
-            yaml.safe_dump(
-                {
-                    "train": config.to_dict(),
-                    "classes": prepared.space.classes,
-                    "synsets": prepared.space.synsets,
-                    "input": input_spec(prepared.data),
-                },
-                sort_keys=False,
-                allow_unicode=True,
-            ),
-        )
-        prepared.space.save_embedding(run)
-    else:
-        _check_resumed_space(run, prepared.space)
-
-    trainer = L.Trainer(
-        default_root_dir=run,
-        max_epochs=config.epochs,
-        accelerator=config.accelerator,
-        devices=config.devices,
-        strategy=config.strategy,
-        precision=config.precision,
-        logger=CSVLogger(run, name="logs", version=""),
-        callbacks=[
-            # without a monitored metric, top-1 of 1 is "the latest": last.ckpt every epoch
-            ModelCheckpoint(
-                dirpath=run / "checkpoints",
-                filename="last",
-                save_top_k=1,
-                every_n_epochs=1,
-                enable_version_counter=False,
-            )
-        ],
-        plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        deterministic=False,
-        log_every_n_steps=min(20, prepared.module.optim.steps_per_epoch),
-    )
-    first_epoch = 0  # a resumed run trained only the epochs after its checkpoint
+    trainer = _build_trainer(config, run, prepared, progress, callbacks)
+    first_epoch = 0  # a resumed run trains only the epochs after its checkpoint
     if resume:
         ckpt = torch.load(run / LAST_CHECKPOINT, map_location="cpu", weights_only=True)
         first_epoch = min(int(ckpt["epoch"]) + 1, config.epochs)
-    start = time.perf_counter()
-    trainer.fit(
-        prepared.module,
-        train_dataloaders=train_loader(
-            prepared.train_set, config.batch_size, config.seed, config.workers
-        ),
-        val_dataloaders=eval_loader(prepared.val_set, 512, config.workers),
-        ckpt_path=str(run / LAST_CHECKPOINT) if resume else None,
-    )
-    train_seconds = time.perf_counter() - start
+    created = not resume and not ddp_child
+    if created:
+        _open_folder(run, overwrite=overwrite)
+    try:
+        if created:
+            _write_run_files(run, prepared)
+        elif resume:
+            _check_resumed_space(run, prepared.space)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            if resume:  # Lightning warns that the folders it resumes into are not empty
+                for message in RESUME_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message)
+            if resume and not ddp_child:  # Lightning's CSV logger starts a new file:
+                earlier = _logged_before(run, first_epoch)  # the rows before it are kept
+                trainer.logger.experiment.metrics[:0] = earlier
+                trainer.logger.save()
+            trainer.fit(
+                prepared.module,
+                train_dataloaders=train_loader(
+                    prepared.train_set, config.batch_size, config.seed, config.workers
+                ),
+                val_dataloaders=eval_loader(prepared.val_set, 512, config.workers),
+                ckpt_path=str(run / LAST_CHECKPOINT) if resume else None,
+            )
+        train_seconds = time.perf_counter() - start
+    except BaseException as exc:
+        kept = (run / LAST_CHECKPOINT).is_file()
+        if created and not kept:
+            shutil.rmtree(run, ignore_errors=True)
+        if isinstance(exc, DivergedError):
+            state = (
+                f"{run / LAST_CHECKPOINT} keeps the last good epoch (--resume continues from it "
+                "with the same options; --overwrite starts again)"
+                if kept
+                else "Nothing was kept: no epoch had finished"
+            )
+            raise DivergedError(f"{exc}. {state}") from None
+        raise
     if not trainer.is_global_zero:
         return {}
     epochs_run = config.epochs - first_epoch
@@ -303,6 +393,24 @@ def train(
         train_images_per_second=len(prepared.train_set) * max(epochs_run, 1) / train_seconds,
         resumed=resume,
     )
+
+
+def _write_run_files(run: Path, prepared: Prepared) -> None:
+    """config.yaml (what was asked, the classes, the input spec) and the label embedding."""
+    atomic_write_text(
+        run / CONFIG_FILE,
+        yaml.safe_dump(
+            {
+                "train": prepared.config.to_dict(),
+                "classes": prepared.space.classes,
+                "synsets": prepared.space.synsets,
+                "input": input_spec(prepared.data),
+            },
+            sort_keys=False,
+            allow_unicode=True,
+        ),
+    )
+    prepared.space.save_embedding(run)
 
 
 def _check_resumed_space(run: Path, space: LabelSpace) -> None:
@@ -329,6 +437,11 @@ def finish(
 
     device = "cuda" if torch.cuda.is_available() and prepared.config.accelerator != "cpu" else "cpu"
     preds = predict(prepared.module, test_set(prepared), device=device)
+    if not bool(torch.isfinite(preds.scores).all()):
+        raise DivergedError(
+            f"{run}: its weights give non-finite class scores, so its training diverged; "
+            "train it again with --overwrite and a lower --lr"
+        )
     metrics = summarize(preds.scores, preds.targets, prepared.space.lca_height, preds.probs)
     zero_shot = None
     if prepared.config.unseen:
@@ -340,6 +453,16 @@ def finish(
             "unseen": [space.classes[t] for t in unseen],
             **zero_shot_metrics(preds.scores, preds.targets, unseen),
         }
+        if not get_method(prepared.config.method).uses_embedding:
+            # a head with one output per trained class has no score for a class it never saw:
+            # figures on unseen classes would be ties broken by index, so they are not given
+            zero_shot = {
+                k: float("nan") if k.startswith(UNSEEN_FIGURES) else v for k, v in zero_shot.items()
+            }
+            zero_shot["note"] = (
+                f"{prepared.config.method} cannot score classes it never saw (its head has no "
+                "output for them): only the seen-class figures are measured"
+            )
     tensors = {"scores": preds.scores.contiguous(), "targets": preds.targets.contiguous()}
     atomic_write(run / PREDICTIONS_FILE, lambda tmp: save_file(tensors, str(tmp)))
     result: dict[str, Any] = {
@@ -424,6 +547,8 @@ def load_run(run: Path, *, on_progress=None) -> Prepared:
     """Rebuild a run's data, label space and model with its final weights."""
     run = Path(run)
     config = read_config(run)
+    if not (run / LAST_CHECKPOINT).is_file():  # before the slow part: decoding the data
+        raise RunError(f"{run} has no {LAST_CHECKPOINT}: train it first (labelspace train)")
     if (run / EMBEDDING_FILE).is_file() and _embedding_spec(config) is not None:
         config = replace(config, embedding=str(run / EMBEDDING_FILE))
     prepared = prepare(replace(config, init_from=None), on_progress=on_progress)
