@@ -132,7 +132,7 @@ def test_unknown_kind_and_bad_config_write_nothing(tmp_path):
     bad = run("embed", "cifar10", "--init", "zeros", "--out", str(out))
     assert bad.exit_code == 2 and "init" in bad.output
     bad = run("embed", "cifar10", "--direction-lr", "-1", "--out", str(out))
-    assert bad.exit_code == 2 and "direction_lr" in bad.output
+    assert bad.exit_code == 2 and "--direction-lr" in bad.output
     bad = run(
         "embed", "cifar10", "--kind", "euclidean", "--direction-lr", "0.01", "--out", str(out)
     )

@@ -7,17 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from labelspace.errors import InputError, MissingInputError
 from labelspace.hierarchy.mapping import (
     DATASET_CLASSES,
     AmbiguousNameWarning,
     MappingFileError,
-    SharedSynsetWarning,
+    SharedSynsetError,
     UnknownDatasetError,
     UnknownSynsetError,
     UnmappedNameError,
     dataset_mapping,
     dataset_synsets,
     map_names,
+    merge_mappings,
     normalize_name,
     read_mapping_file,
     resolve_synset,
@@ -107,23 +109,59 @@ def test_ambiguous_warning_names_choice_and_alternatives(wn):
     assert "mouse.n.04" in message  # the computer mouse is offered ...
     assert wn.synset("mouse.n.04").definition() in message  # ... with its gloss
     assert "shiner.n.01" in message
-    assert "<TAB>" in message and "overrides=" in message  # how to override
+    # how to override: a --mapping line first, the Python keyword after it
+    assert "in a --mapping file with the line 'mouse<TAB>" in message
+    assert message.index("--mapping") < message.index("overrides=")
     assert issubclass(AmbiguousNameWarning, UserWarning)
 
 
 def test_one_warning_per_ambiguous_name(wn):
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        map_names(["mouse", "apple", "Mouse", "automobile"])
+        with pytest.raises(SharedSynsetError, match="spellings of one name"):  # after the loop
+            map_names(["mouse", "apple", "Mouse", "automobile"])
     messages = [str(w.message) for w in record if w.category is AmbiguousNameWarning]
     assert len(messages) == 2
     assert sum("'mouse'" in m or "'Mouse'" in m for m in messages) == 1
     assert sum("'apple'" in m for m in messages) == 1
 
 
-def test_shared_synset_warning(wn):
-    with pytest.warns(SharedSynsetWarning, match="car.n.01"):
-        map_names(["automobile", "car.n.01"])
+def test_classes_sharing_a_synset_are_an_error(wn):
+    with pytest.raises(SharedSynsetError) as info:
+        quiet_map(["automobile", "dog", "car.n.01"], overrides={"dog": "dog.n.01"})
+    assert isinstance(info.value, ValueError)
+    assert info.value.groups == {"car.n.01": ["automobile", "car.n.01"]}
+    assert str(info.value) == (
+        "class names 'automobile' and 'car.n.01' both map to car.n.01. Each class needs a synset "
+        "of its own, or their label embeddings would coincide: map one of them to another "
+        "synset in a --mapping file (one 'name<TAB>synset' line per class; from Python: "
+        "map_names(names, overrides={name: synset}))."
+    )
+    with pytest.raises(SharedSynsetError, match=r"'automobile', 'car' and 'n02958343' all map"):
+        quiet_map(["automobile", "car", "n02958343"], overrides={"car": "car.n.01"})
+    with pytest.raises(SharedSynsetError, match="all but one of them"):
+        quiet_map(["automobile", "car", "n02958343"], overrides={"car": "car.n.01"})
+    # the fix the message gives works
+    assert quiet_map(["automobile", "car.n.01"], overrides={"automobile": "truck.n.01"}) == [
+        "truck.n.01",
+        "car.n.01",
+    ]
+
+
+def test_one_class_twice_is_an_error(wn):
+    with pytest.raises(SharedSynsetError, match=r"^class name 'dog.n.01' is given twice\. "):
+        quiet_map(["dog.n.01", "cat.n.01", "dog.n.01"])
+    with pytest.raises(SharedSynsetError) as info:
+        quiet_map(["Lawn Mower", "lawn-mower"])
+    message = str(info.value)
+    assert "'Lawn Mower' and 'lawn-mower' are spellings of one name" in message
+    assert "both map to lawn_mower.n.01" in message
+    assert "give each class once, under a name of its own" in message
+
+
+def test_conflicting_override_spellings_are_an_input_error(wn):
+    with pytest.raises(InputError, match="both name one class"):
+        map_names(["mouse"], overrides={"Mouse": "mouse.n.01", "mouse": "mouse.n.04"})
 
 
 # -------------------------------------------------------------------------------- unmapped
@@ -140,7 +178,9 @@ def test_unmapped_error_lists_every_name_with_candidates(wn):
     assert "gym_shoe.n.01" in err.candidates["sneakr"]  # "sneaker"
     assert len(err.candidates["sneakr"]) <= 5
     assert wn.synset("gym_shoe.n.01").definition() in message
-    assert "name<TAB>synset" in message  # how to fix
+    assert "name<TAB>synset" in message  # how to fix: a --mapping file first
+    assert "in a --mapping file with one 'name<TAB>synset' line per name" in message
+    assert message.index("--mapping") < message.index("overrides=")
 
 
 def test_missing_identifiers_are_errors(wn):
@@ -200,6 +240,31 @@ def test_malformed_override_file(wn, tmp_path, text, line, problem):
     assert problem in message
     with pytest.raises(MappingFileError):
         map_names(["mouse"], overrides=path)
+
+
+def test_missing_or_unreadable_mapping_file_names_the_option(wn, tmp_path):
+    missing = tmp_path / "nosuch.tsv"
+    with pytest.raises(MissingInputError) as info:
+        read_mapping_file(missing)
+    assert str(info.value) == f"--mapping {missing}: no such file"
+    with pytest.raises(MissingInputError, match="no such file"):
+        map_names(["mouse"], overrides=missing)
+    with pytest.raises(InputError) as info:
+        read_mapping_file(tmp_path)
+    assert str(info.value) == (
+        f"--mapping {tmp_path} is a folder; give a file with one 'name<TAB>synset' line per class"
+    )
+    binary = write(tmp_path, "")
+    binary.write_bytes(b"mouse\tmouse.n.01\n\xff\xfe\n")
+    with pytest.raises(InputError, match=r"is not UTF-8 text \(byte 17: "):
+        read_mapping_file(binary)
+
+
+def test_merge_mappings_replaces_a_respelled_name(wn):
+    reviewed = {"Ankle boot": "boot.n.01", "Bag": "bag.n.04"}
+    merged = merge_mappings(reviewed, {"ankle_boot": "gym_shoe.n.01"})
+    assert merged == {"Bag": "bag.n.04", "ankle_boot": "gym_shoe.n.01"}
+    assert quiet_map(["Ankle boot", "Bag"], overrides=merged) == ["gym_shoe.n.01", "bag.n.04"]
 
 
 def test_duplicate_with_same_synset_is_fine(wn, tmp_path):

@@ -270,7 +270,7 @@ def test_direction_steps_default_on_from_the_layout_only(mammals):
     assert PoincareConfig(init="hierarchy").direction_lr == 0.01
     assert PoincareConfig().direction_lr == 0.0
     assert PoincareConfig(init="hierarchy", manifold="euclidean").direction_lr == 0.0
-    with pytest.raises(ValueError, match="direction_lr"):
+    with pytest.raises(ValueError, match="--direction-lr"):
         PoincareConfig(direction_lr=-1.0).validate()
     with pytest.raises(ValueError, match="Poincaré ball only"):
         PoincareConfig(manifold="euclidean", direction_lr=0.01).validate()

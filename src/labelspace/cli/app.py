@@ -36,7 +36,6 @@ def _main(
         handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
     )
     logging.captureWarnings(True)
-    warnings.simplefilter("default")
     if not verbose:  # one line, as the user's own mistake reads: no source path, no code line
         warnings.formatwarning = _one_line_warning
     # Lightning's banner lines (GPU available, tips) are noise for a command-line user

@@ -147,17 +147,21 @@ def embed(
 ) -> None:
     """Train (or compute) a label embedding and save it."""
     from labelspace.embeddings.build import KINDS
-    from labelspace.embeddings.evaluate import split_for_link_prediction
+    from labelspace.embeddings.evaluate import check_evaluation_options, split_for_link_prediction
+    from labelspace.files import check_output
 
+    # every option is checked here, before the hierarchy is built or anything is trained
     if kind not in KINDS:
         raise fail(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     out = out or Path(
         f"{source.split('/')[-1].split('.')[0].replace(',', '-')}-{kind}-{dim}d.safetensors"
     )
-    if out.exists() and not overwrite:
-        raise fail(f"{out} exists; pass --overwrite to replace it, or choose another --out")
-    if plot is not None and plot.exists() and not overwrite:
-        raise fail(f"{plot} exists; pass --overwrite to replace it")
+    check_output(out, overwrite=overwrite, option="--out")
+    if plot is not None:
+        check_output(plot, overwrite=overwrite, option="--plot")
+        if plot.resolve() == out.resolve():
+            raise fail(f"--plot {plot} is the --out file; give the figure another name")
+    check_evaluation_options(sample_nodes, holdout)
     if plot is not None and kind != "poincare":
         raise fail("--plot draws the Poincaré disk; it needs --kind poincare")
     if direction_lr and kind != "poincare":
@@ -210,8 +214,10 @@ def evaluate_embedding(
     mapping: MappingOpt = None,
 ) -> None:
     """Reconstruction mean rank and MAP of a saved embedding against a hierarchy."""
+    from labelspace.embeddings.evaluate import check_evaluation_options
     from labelspace.embeddings.store import LabelEmbedding
 
+    check_evaluation_options(sample_nodes)
     emb = LabelEmbedding.load(path)
     graph = load_graph(source, mapping)
     if emb.labels != graph.labels:
@@ -231,10 +237,10 @@ def plot_disk(
 ) -> None:
     """Draw a Poincaré embedding in the disk with its hierarchy's edges."""
     from labelspace.embeddings.store import LabelEmbedding
+    from labelspace.files import check_output
     from labelspace.reporting.figures import plot_poincare_disk
 
-    if out.exists() and not overwrite:
-        raise fail(f"{out} exists; pass --overwrite to replace it")
+    check_output(out, overwrite=overwrite, option="--out")
     emb = LabelEmbedding.load(path)
     graph = load_graph(source, mapping)
     plot_poincare_disk(emb, graph.hierarchy, out, max_labels=max_labels, overwrite=overwrite)

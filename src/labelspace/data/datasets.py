@@ -36,6 +36,7 @@ from labelspace.hierarchy.mapping import (
     DATASET_CLASSES,
     dataset_mapping,
     map_names,
+    merge_mappings,
     normalize_name,
     read_mapping_file,
 )
@@ -110,13 +111,14 @@ def _options() -> str:
 def _class_synsets(
     classes: list[str], dataset_key: str | None, mapping: str | Path | None
 ) -> list[str]:
-    """Synset of each class: the user's mapping, then the reviewed one, then map_names."""
+    """Synset of each class: the user's mapping, then the reviewed one, then map_names.
+
+    Two classes that end at one synset are refused (``SharedSynsetError``), before any image
+    is decoded.
+    """
     overrides: dict[str, str] = dataset_mapping(dataset_key) if dataset_key else {}
     if mapping is not None:
-        user = read_mapping_file(mapping)
-        mine = {normalize_name(name) for name in user}
-        overrides = {n: s for n, s in overrides.items() if normalize_name(n) not in mine}
-        overrides.update(user)
+        overrides = merge_mappings(overrides, read_mapping_file(mapping))
     return map_names(classes, overrides=overrides or None)
 
 

@@ -45,8 +45,8 @@ class CorruptImageError(DatasetError):
         self.reason = reason
         super().__init__(
             f"cannot decode image {path}: {reason}. Delete or replace the file, or pass "
-            "skip_corrupt=True (--skip-corrupt) to skip unreadable images and list them in the "
-            "run report."
+            "--skip-corrupt to skip unreadable images and list them in the run report (from "
+            "Python: skip_corrupt=True)."
         )
 
 

@@ -50,7 +50,11 @@ def build_embedding(
         raise InputError(
             f"unknown embedding kind {kind!r}; choose one of {', '.join(KINDS)}"
         ) from None
-    return entry.build(graph, config or PoincareConfig(), device, on_epoch)
+    embedding = entry.build(graph, config or PoincareConfig(), device, on_epoch)
+    embedding.check_values(
+        f"the {kind} embedding of {graph.name}", fix="its training diverged: lower --lr"
+    )
+    return embedding
 
 
 def _trained(manifold: str):
@@ -197,9 +201,16 @@ def evaluate_embedding(
     when some pairs were held out), and link prediction of ``held_out`` pairs if given.
 
     Empty when the embedding's labels are not the graph's nodes (e.g. a class-only kind).
+    An unusable ``sample_nodes`` is refused first, by
+    :func:`~labelspace.embeddings.evaluate.check_evaluation_options` (as the CLI does).
     """
-    from labelspace.embeddings.evaluate import rank_neighbours, reconstruction
+    from labelspace.embeddings.evaluate import (
+        check_evaluation_options,
+        rank_neighbours,
+        reconstruction,
+    )
 
+    check_evaluation_options(sample_nodes)
     if embedding.labels != graph.labels:
         return {}
     options = dict(

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from labelspace.embeddings.geometry import pairwise_distance_argument
+from labelspace.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,30 @@ def scores(
     raise ValueError(f"unknown manifold {manifold!r}; expected poincare, euclidean or sphere")
 
 
+def check_evaluation_options(sample_nodes: int | None = None, holdout: float = 0.0) -> None:
+    """Refuse evaluation options that cannot work, before any training or ranking starts.
+
+    ``sample_nodes`` (``--sample-nodes``) must be at least 1 when given; ``holdout``
+    (``--holdout``, the fraction of non-basic pairs held out for link prediction) must lie in
+    [0, 1). The command line calls this before training, the library before ranking, so both
+    give the same message.
+    """
+    if sample_nodes is not None and (
+        isinstance(sample_nodes, bool) or not isinstance(sample_nodes, int | np.integer)
+    ):
+        raise InputError(f"--sample-nodes must be a whole number of nodes, got {sample_nodes!r}")
+    if sample_nodes is not None and sample_nodes < 1:
+        raise InputError(
+            f"--sample-nodes must be at least 1 (the number of nodes to evaluate), got "
+            f"{sample_nodes}; leave it out to evaluate every node"
+        )
+    if not 0.0 <= holdout < 1.0:  # also refuses NaN
+        raise InputError(
+            f"--holdout must be at least 0 and below 1 (the fraction of non-basic pairs held "
+            f"out for link prediction), got {holdout}"
+        )
+
+
 def _csr(pairs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((pairs[:, 1], pairs[:, 0]))
     sorted_pairs = pairs[order]
@@ -77,6 +102,7 @@ def rank_neighbours(
     neighbours that are not queried are left out of the ranking (the "filtered" setting of link
     prediction). ``sample_nodes`` evaluates a random sample of nodes for a quick estimate.
     """
+    check_evaluation_options(sample_nodes)
     n = vectors.shape[0]
     if not torch.isfinite(vectors).all():
         raise ValueError("the embedding has non-finite values (NaN or inf); training diverged")

@@ -53,6 +53,9 @@ if TYPE_CHECKING:  # torch (about a second to import) is imported by the functio
 from labelspace.errors import InputError
 
 log = logging.getLogger(__name__)
+# the fields that `labelspace embed` has an option for
+CLI_OPTIONS = ("dim", "epochs", "negatives", "batch_size", "lr", "burnin_lr_factor", "seed")
+SEED_LIMIT = 2**63  # seeds lie in [0, SEED_LIMIT): what both NumPy and torch accept
 
 
 @dataclass
@@ -85,27 +88,46 @@ class PoincareConfig:
             self.direction_lr = 0.01 if on_ball else 0.0
 
     def validate(self) -> None:
+        """Every option checked before training; messages name the ``embed`` options."""
         if self.manifold not in ("poincare", "euclidean"):
             raise InputError(f"manifold must be 'poincare' or 'euclidean', got {self.manifold!r}")
         if self.init not in ("hierarchy", "uniform"):
-            raise InputError(f"init must be 'hierarchy' or 'uniform', got {self.init!r}")
+            raise InputError(f"--init must be 'hierarchy' or 'uniform', got {self.init!r}")
         for name in ("dim", "epochs", "negatives", "batch_size"):
             if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.burnin_lr_factor <= 0:
-            raise InputError("lr and burnin_lr_factor must be > 0")
+                raise InputError(f"{_option(name)} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "burnin_lr_factor", "init_step", "init_spread"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                shown = _option(name) if name in CLI_OPTIONS else name  # the others: Python only
+                raise InputError(f"{shown} must be a finite number > 0, got {value}")
         if self.burnin_epochs < 0:
-            raise InputError(f"burnin_epochs must be >= 0, got {self.burnin_epochs}")
-        if self.init_step <= 0 or self.init_spread <= 0 or not 0 < self.init_decay <= 1:
-            raise InputError("init_step and init_spread must be > 0 and init_decay in (0, 1]")
-        if self.init_link_gap is not None and self.init_link_gap <= 0:
+            raise InputError(f"--burnin must be >= 0, got {self.burnin_epochs}")
+        if not 0 < self.init_decay <= 1:
+            raise InputError(f"init_decay must lie in (0, 1], got {self.init_decay}")
+        if self.init_link_gap is not None and not self.init_link_gap > 0:
             raise InputError(f"init_link_gap must be > 0 or None, got {self.init_link_gap}")
-        if self.direction_lr < 0:
-            raise InputError(f"direction_lr must be >= 0, got {self.direction_lr}")
+        if not (math.isfinite(self.direction_lr) and self.direction_lr >= 0):
+            raise InputError(
+                f"--direction-lr must be a finite number >= 0, got {self.direction_lr}"
+            )
         if self.direction_lr > 0 and self.manifold != "poincare":
-            raise InputError("direction_lr applies to the Poincaré ball only; set it to 0")
+            raise InputError("--direction-lr applies to the Poincaré ball only; set it to 0")
         if self.dtype not in ("float32", "float64"):
-            raise InputError(f"dtype must be float32 or float64, got {self.dtype!r}")
+            raise InputError(f"--dtype must be float32 or float64, got {self.dtype!r}")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int | np.integer)
+            or not 0 <= self.seed < SEED_LIMIT
+        ):
+            raise InputError(  # NumPy refuses negative seeds, torch those of 64 bits and more
+                f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}"
+            )
+
+
+def _option(field: str) -> str:
+    """The ``embed`` option of a config field (``burnin_epochs`` is ``--burnin``)."""
+    return "--" + field.replace("_epochs", "").replace("_", "-")
 
 
 def _topological_depth(parents: Sequence[Sequence[int]]) -> tuple[list[int], np.ndarray]:

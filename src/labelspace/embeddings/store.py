@@ -147,7 +147,12 @@ class LabelEmbedding:
         embedding.check_values(path)
         return embedding
 
-    def check_values(self, source: str | Path = "the embedding") -> None:
+    def check_values(
+        self,
+        source: str | Path = "the embedding",
+        fix: str = "the file is damaged or its training diverged: train it again with "
+        "`labelspace embed`",
+    ) -> None:
         """Refuse vectors that no model can train against: NaN or infinite entries, and for
         the Poincaré ball, points on or outside its boundary (norm >= 1/sqrt(curvature))."""
         vectors = self.vectors.detach().double()
@@ -166,8 +171,7 @@ class LabelEmbedding:
             shown = ", ".join(self.labels[r] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
             raise EmbeddingFileError(
                 f"{source} holds {problem} in {len(rows)} of its {len(self.labels)} vectors "
-                f"({shown}); the file is damaged or its training diverged: train it again "
-                "with `labelspace embed`"
+                f"({shown}); {fix}"
             )
 
     # ----------------------------------------------------------------- matching to a dataset

@@ -25,6 +25,7 @@ from labelspace.training.runs import (
     TrainConfig,
     read_config,
     read_predictions,
+    read_run,
     train,
 )
 
@@ -221,7 +222,6 @@ def write_report(
     command: str | None = None,
 ) -> Path:
     """Markdown and HTML report with figures for finished runs under ``out``."""
-    import yaml
 
     from labelspace.embeddings.space import build_label_space
     from labelspace.reporting.comparison import build_report
@@ -230,9 +230,8 @@ def write_report(
     out = Path(out)
     results = load_results(out, methods, seeds)
     first_run = run_folder(out, methods[0], seeds[0], seeds)
-    saved = yaml.safe_load((first_run / "config.yaml").read_text(encoding="utf-8"))
-    config = read_config(first_run)
-    space = build_label_space(config.data, saved["classes"], saved["synsets"], None)
+    saved = read_run(first_run)
+    space = build_label_space(saved.config.data, saved.classes, saved.synsets, None)
     text = build_report(
         out,
         results,

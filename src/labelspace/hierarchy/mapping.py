@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labelspace.errors import InputError
+from labelspace.errors import InputError, MissingInputError
 from labelspace.hierarchy.wordnet import SynsetLookupError, noun_graph, wnid, wordnet
 
 if TYPE_CHECKING:  # NLTK is imported only where its reader is needed (plain names, glosses)
@@ -34,13 +34,14 @@ __all__ = [
     "DATASET_CLASSES",
     "AmbiguousNameWarning",
     "MappingFileError",
-    "SharedSynsetWarning",
+    "SharedSynsetError",
     "UnknownDatasetError",
     "UnknownSynsetError",
     "UnmappedNameError",
     "dataset_mapping",
     "dataset_synsets",
     "map_names",
+    "merge_mappings",
     "normalize_name",
     "read_mapping_file",
     "resolve_synset",
@@ -89,9 +90,9 @@ _QUALIFIERS = frozenset({
 _MIN_PART_CHARS = 3  # shorter partial names ("t" of "t_shirt") match letters, not objects
 _MAX_CANDIDATES = 5
 _FIX_HINT = (
-    "Map such names explicitly: pass overrides={name: synset} to map_names, or an override "
-    "file with one 'name<TAB>synset' line per name (synset as a name like dog.n.01 or a wnid "
-    "like n02084071)."
+    "Map such names explicitly in a --mapping file with one 'name<TAB>synset' line per name "
+    "(the synset as a name like dog.n.01 or a wnid like n02084071; from Python: "
+    "map_names(names, overrides={name: synset}))."
 )
 
 
@@ -103,8 +104,15 @@ class AmbiguousNameWarning(UserWarning):
     """
 
 
-class SharedSynsetWarning(UserWarning):
-    """Several class names map to one synset, so their label embeddings would coincide."""
+class SharedSynsetError(InputError):
+    """Several classes map to one synset, so their label embeddings would coincide.
+
+    ``groups`` maps each shared synset to the class names (as given) that map to it.
+    """
+
+    def __init__(self, groups: Mapping[str, Sequence[str]], message: str):
+        self.groups = {synset: list(names) for synset, names in groups.items()}
+        super().__init__(message)
 
 
 class UnmappedNameError(InputError):
@@ -338,8 +346,9 @@ def _guess_message(name: str, match: _Match) -> str:
         what += "; chose"
         alternatives, example = "", chosen.name()
     return (
-        f"{what} {_gloss(chosen)}.{alternatives} To choose another synset, map the name "
-        f"in a mapping file ('{name}<TAB>{example}') or pass overrides={{{name!r}: {example!r}}}."
+        f"{what} {_gloss(chosen)}.{alternatives} To choose another synset, map the name in a "
+        f"--mapping file with the line '{name}<TAB>{example}' (from Python: "
+        f"overrides={{{name!r}: {example!r}}})."
     )
 
 
@@ -389,16 +398,46 @@ def _parse_mapping(text: str, source: str) -> dict[str, str]:
     return out
 
 
-def read_mapping_file(path: str | Path) -> dict[str, str]:
+def read_mapping_file(path: str | Path, *, option: str = "--mapping") -> dict[str, str]:
     """Read a ``name<TAB>synset`` mapping file into name -> canonical synset name.
 
     Synsets may be given as synset names or wnids; they are checked against WordNet 3.0.
+    Errors about the file itself name ``option``, the CLI option that gave the path.
 
     Raises:
+        MissingInputError: no such file.
+        InputError: a folder, or a file that cannot be read as UTF-8 text.
         MappingFileError: a malformed line, an unknown synset or a conflicting duplicate name.
     """
     path = Path(path)
-    return _parse_mapping(path.read_text(encoding="utf-8"), str(path))
+    if path.is_dir():
+        raise InputError(
+            f"{option} {path} is a folder; give a file with one 'name<TAB>synset' line per class"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MissingInputError(f"{option} {path}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{option} {path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as "
+            "UTF-8 with one 'name<TAB>synset' line per class"
+        ) from None
+    except OSError as err:
+        raise InputError(f"{option} {path}: cannot read it ({err.strerror or err})") from None
+    return _parse_mapping(text, str(path))
+
+
+def merge_mappings(reviewed: Mapping[str, str], user: Mapping[str, str]) -> dict[str, str]:
+    """``reviewed`` (a shipped mapping) overridden by ``user`` (a --mapping file's entries).
+
+    A user entry replaces the reviewed one of the same name however it is spelled ("Ankle boot"
+    and "ankle_boot"), so the two never conflict as two entries for one class.
+    """
+    mine = {normalize_name(name) for name in user}
+    merged = {n: s for n, s in reviewed.items() if normalize_name(n) not in mine}
+    merged.update(user)
+    return merged
 
 
 def _override_table(overrides: Mapping[str, str] | str | Path | None) -> dict[str, str]:
@@ -416,9 +455,10 @@ def _override_table(overrides: Mapping[str, str] | str | Path | None) -> dict[st
             raise UnknownSynsetError(f"override for {name!r}: {err}") from None
         key = normalize_name(name)
         if key in table and table[key] != synset:
-            raise ValueError(
-                f"overrides {origin[key]!r} -> {table[key]} and {name!r} -> {synset} "
-                "name the same class"
+            raise InputError(
+                f"the mapping gives {origin[key]!r} -> {table[key]} and {name!r} -> {synset}, "
+                "but both name one class (case, spaces, hyphens and underscores are ignored); "
+                "keep one of them"
             )
         table[key], origin[key] = synset, name
     return table
@@ -437,8 +477,12 @@ def map_names(
     gets its first (most frequent) sense, and one :class:`AmbiguousNameWarning` says so (as it
     does when only part of a name matched); overridden names are never warned about.
 
+    Every name must end at its own synset: two classes with one synset would get one label
+    embedding, and a model could not tell them apart.
+
     Raises:
         UnmappedNameError: listing every name that matched nothing, with close candidates.
+        SharedSynsetError: two or more names (or one name listed twice) map to one synset.
         UnknownSynsetError: a wnid or synset name (as name or override) that does not exist.
         MappingFileError: a malformed override file.
     """
@@ -472,25 +516,58 @@ def map_names(
             warnings.warn(_guess_message(name, match), AmbiguousNameWarning, stacklevel=2)
     if unmapped:
         raise UnmappedNameError(unmapped, {n: _close_candidates(n) for n in unmapped})
-    _warn_shared(names, result)
+    _refuse_shared(names, result)
     return result
 
 
-def _warn_shared(names: Sequence[str], synsets: Sequence[str]) -> None:
-    """Warn when distinct class names share a synset (their targets would be identical)."""
+def _quoted(names: Sequence[str]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _refuse_shared(names: Sequence[str], synsets: Sequence[str]) -> None:
+    """Refuse classes that share a synset: their label embeddings (targets) would coincide."""
     by_synset: dict[str, list[str]] = {}
     for name, synset in zip(names, synsets, strict=True):
-        group = by_synset.setdefault(synset, [])
-        if name not in group:
-            group.append(name)
-    for synset, group in by_synset.items():
-        if len(group) > 1:
-            warnings.warn(
-                f"class names {group} all map to {synset}; give them distinct synsets "
-                "with overrides",
-                SharedSynsetWarning,
-                stacklevel=3,
+        by_synset.setdefault(synset, []).append(name)
+    groups = {synset: group for synset, group in by_synset.items() if len(group) > 1}
+    if not groups:
+        return
+    problems: list[str] = []
+    remap = rename = False
+    which = "one"
+    for synset, group in groups.items():
+        distinct = list(dict.fromkeys(group))
+        both = "both" if len(group) == 2 else "all"
+        if len(distinct) == 1:
+            times = "twice" if len(group) == 2 else f"{len(group)} times"
+            problems.append(f"class name {distinct[0]!r} is given {times}")
+            rename = True
+        elif len({normalize_name(n) for n in distinct}) == 1:
+            problems.append(
+                f"class names {_quoted(distinct)} are spellings of one name (case, spaces, "
+                f"hyphens and underscores are ignored) and {both} map to {synset}"
             )
+            rename = True
+        else:
+            problems.append(f"class names {_quoted(distinct)} {both} map to {synset}")
+            remap = True
+            which = which if len(distinct) == 2 else "all but one"
+    fixes = []
+    if remap:
+        fixes.append(
+            f"map {which} of them to another synset in a --mapping file (one "
+            "'name<TAB>synset' line per class; from Python: map_names(names, "
+            "overrides={name: synset}))"
+        )
+    if rename:
+        fixes.append("give each class once, under a name of its own")
+    raise SharedSynsetError(
+        groups,
+        f"{'; '.join(problems)}. Each class needs a synset of its own, or their label "
+        f"embeddings would coincide: {' and '.join(fixes)}.",
+    )
 
 
 def _dataset_key(name: str) -> str:

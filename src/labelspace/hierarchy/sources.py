@@ -23,6 +23,7 @@ from labelspace.hierarchy.mapping import (
     UnmappedNameError,
     dataset_mapping,
     map_names,
+    merge_mappings,
     read_mapping_file,
 )
 from labelspace.hierarchy.wordnet import (
@@ -90,9 +91,20 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
     ``spec`` is a dataset name (fashion-mnist, cifar10, cifar100), ``mammals`` or ``nouns``
     (the reference closures), a hierarchy file (.tsv/.csv/.txt edge list or .json tree), or
     a comma-separated list of class names, synset names or wnids (``dog,cat,n04490091``).
-    ``mapping`` is an override file (name<TAB>synset) for name lookups.
+    ``mapping`` is an override file (name<TAB>synset) for name lookups; it applies to dataset
+    names and class lists only (the other sources name their nodes themselves), and is
+    refused with the others rather than ignored.
+
+    Raises:
+        SourceError: an unknown source, or a ``mapping`` with a source that does not use one.
+        labelspace.hierarchy.mapping.SharedSynsetError: two classes that map to one synset.
     """
     key = spec.strip().lower()
+    if mapping is not None and key in WORDNET_SOURCES:
+        raise SourceError(
+            f"--mapping maps class names to WordNet synsets; {key} is made of synsets "
+            "already, so leave --mapping out"
+        )
     if key == "mammals":
         pairs = reference_mammal_closure()
         hierarchy = from_closure(pairs)
@@ -102,12 +114,17 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
         hierarchy = from_closure(pairs)
         return LabelGraph("nouns", hierarchy, _indexed(hierarchy, pairs), wordnet=True)
     if key in DATASET_CLASSES:
-        overrides = dict(dataset_mapping(key))
+        overrides = dataset_mapping(key)
         if mapping is not None:
-            overrides.update(read_mapping_file(mapping))
+            overrides = merge_mappings(overrides, read_mapping_file(mapping))
         return wordnet_graph(key, map_names(DATASET_CLASSES[key], overrides=overrides))
     path = Path(spec)
     if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or path.exists():
+        if mapping is not None:
+            raise SourceError(
+                f"--mapping maps class names to WordNet synsets; the hierarchy file {spec} "
+                "names its nodes itself, so leave --mapping out"
+            )
         hierarchy = read_hierarchy(path)
         return LabelGraph(path.stem, hierarchy, hierarchy.closure(), wordnet=False)
     names = [n.strip() for n in spec.split(",") if n.strip()]

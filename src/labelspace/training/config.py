@@ -16,6 +16,7 @@ from labelspace.errors import InputError, LabelspaceError, MissingInputError
 from labelspace.models.options import MethodOptions
 
 OPTIMIZERS = ("adamw", "sgd")
+SEED_MAX = 2**31 - 1
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 # Lightning's names of its precision settings
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
@@ -92,6 +93,8 @@ class TrainConfig:
         _at_least(2, batch_size=self.batch_size)
         _at_least(1, train_limit=self.train_limit, test_limit=self.test_limit)
         _at_least(0, workers=self.workers, seed=self.seed)
+        if self.seed > SEED_MAX:  # seed + epoch seeds NumPy, which takes 32 bits
+            raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {self.seed}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
         _positive(lr=self.lr, temperature=self.options.temperature, clip_r=self.options.clip_r)

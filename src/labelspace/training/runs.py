@@ -198,19 +198,70 @@ def _load_backbone(module: LabelSpaceClassifier, run: Path) -> None:
 
 
 def load_weights(run: Path) -> dict[str, torch.Tensor]:
+    """The weights of the run's last checkpoint; a missing or damaged file is a clear error."""
     ckpt = run / LAST_CHECKPOINT
     if not ckpt.is_file():
         raise RunError(f"{run} has no {LAST_CHECKPOINT}: not a finished or resumable run")
-    return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as exc:  # torch raises many types for damaged files (EOF, unpickling)
+        raise RunError(
+            f"{ckpt} is damaged ({type(exc).__name__}: {(str(exc) or '-').splitlines()[0][:120]}); "
+            "train the run again with --overwrite"
+        ) from None
+    return state
 
 
 # --------------------------------------------------------------------------- the run folder
-def read_config(run: Path) -> TrainConfig:
-    path = run / CONFIG_FILE
+@dataclass(frozen=True)
+class RunFile:
+    """A run's config.yaml, checked: the training options, the classes and the input spec."""
+
+    config: TrainConfig
+    classes: list[str]
+    synsets: list[str]
+    input: dict[str, Any]
+
+
+INPUT_KEYS = ("in_chans", "image_size", "mean", "std")
+
+
+def read_run(run: Path) -> RunFile:
+    """Read and check ``RUN/config.yaml``; a damaged file is named as such, with the fix."""
+    path = Path(run) / CONFIG_FILE
     if not path.is_file():
         raise RunError(f"{run} is not a labelspace run (no {CONFIG_FILE})")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return TrainConfig.from_dict(raw.get("train", raw))
+
+    def damaged(why: str) -> RunError:
+        return RunError(f"{path} is damaged ({why}); train the run again with --overwrite")
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise damaged(f"not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("train"), dict):
+        raise damaged("no 'train' section")
+    classes, synsets, spec = raw.get("classes"), raw.get("synsets"), raw.get("input")
+    names_ok = all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in (classes, synsets)
+    )
+    if not names_ok or len(classes) != len(synsets) or len(classes) < 2:
+        raise damaged("its 'classes' and 'synsets' are not two lists of names of one length")
+    if not isinstance(spec, dict) or not set(INPUT_KEYS) <= set(spec):
+        raise damaged(f"its 'input' lacks one of {', '.join(INPUT_KEYS)}")
+    try:
+        config = TrainConfig.from_dict(raw["train"])
+        replace(config, init_from=None).validate()  # the first stage of a two-stage run may
+    except RunError:  # have been deleted since: this run does not need it any more
+        raise
+    except (TypeError, ValueError) as exc:
+        raise damaged(f"its training options: {exc}") from None
+    return RunFile(config, classes, synsets, spec)
+
+
+def read_config(run: Path) -> TrainConfig:
+    """The training options of a run (``RUN/config.yaml``, checked)."""
+    return read_run(run).config
 
 
 def _check_new_folder(run: Path, *, overwrite: bool) -> None:
@@ -414,8 +465,7 @@ def _write_run_files(run: Path, prepared: Prepared) -> None:
 
 
 def _check_resumed_space(run: Path, space: LabelSpace) -> None:
-    saved = yaml.safe_load((run / CONFIG_FILE).read_text(encoding="utf-8"))
-    if saved.get("classes") != space.classes:
+    if read_run(run).classes != space.classes:
         raise RunError(f"{run} was trained on other classes than the data gives now")
 
 
@@ -505,26 +555,34 @@ class LoadedModel:
 def load_model(run: Path) -> LoadedModel:
     """The run's label space and model with the weights of its last checkpoint."""
     run = Path(run)
-    config = read_config(run)
-    saved = yaml.safe_load((run / CONFIG_FILE).read_text(encoding="utf-8"))
+    saved = read_run(run)
+    config, spec = saved.config, saved.input
     embedding = str(run / EMBEDDING_FILE) if _embedding_spec(config) is not None else None
-    space = build_label_space(config.data, saved["classes"], saved["synsets"], embedding)
-    spec = saved["input"]
+    space = build_label_space(config.data, saved.classes, saved.synsets, embedding)
     module = build_module(config, space, spec["in_chans"], spec["image_size"])
     load_final_weights(module, run)
     return LoadedModel(config, space, module.eval(), spec)
 
 
-def load_final_weights(module: LabelSpaceClassifier, run: Path) -> None:
+def load_final_weights(
+    module: LabelSpaceClassifier, run: Path, state: dict[str, torch.Tensor] | None = None
+) -> None:
     """Load a run's last checkpoint into ``module``; any key mismatch is an error.
 
     Zero-shot runs saved before the losses learnt :meth:`restrict_to` wrapped their loss as
     ``criterion.inner``; those keys are read as the loss's own.
     """
-    state = {k.replace("criterion.inner.", "criterion."): v for k, v in load_weights(run).items()}
-    missing, unexpected = module.load_state_dict(state, strict=False)
+    state = state if state is not None else load_weights(run)
+    state = {k.replace("criterion.inner.", "criterion."): v for k, v in state.items()}
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that differ: the checkpoint is another model's
+        missing, unexpected = [str(exc).splitlines()[-1].strip()], []
     if missing or unexpected:
-        raise RunError(f"{run}: checkpoint does not match the model ({missing or unexpected})")
+        raise RunError(
+            f"{run}: {LAST_CHECKPOINT} does not match the model its {CONFIG_FILE} describes "
+            f"({(missing or unexpected)[:3]}); train the run again with --overwrite"
+        )
 
 
 def evaluate_run(run: Path, *, on_progress=None) -> dict[str, Any]:
@@ -549,10 +607,11 @@ def load_run(run: Path, *, on_progress=None) -> Prepared:
     config = read_config(run)
     if not (run / LAST_CHECKPOINT).is_file():  # before the slow part: decoding the data
         raise RunError(f"{run} has no {LAST_CHECKPOINT}: train it first (labelspace train)")
+    state = load_weights(run)  # a damaged checkpoint, too, is found before the data is read
     if (run / EMBEDDING_FILE).is_file() and _embedding_spec(config) is not None:
         config = replace(config, embedding=str(run / EMBEDDING_FILE))
     prepared = prepare(replace(config, init_from=None), on_progress=on_progress)
-    load_final_weights(prepared.module, run)
+    load_final_weights(prepared.module, run, state)
     prepared.module.eval()
     return prepared
 
