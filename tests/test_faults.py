@@ -159,13 +159,20 @@ def test_out_of_range_options_are_refused_before_the_folder_is_made(
 
 # --------------------------------------------------------------------------- divergence
 def test_a_diverging_softmax_run_stops_at_once_and_leaves_nothing(tmp_path):
-    run = tmp_path / "run"
+    run = tmp_path / "runs" / "softmax"  # the parent folder, too, is made by the run
     with pytest.raises(DivergedError) as caught:
         train(replace(TINY, lr=1e12), run, progress=False)
     message = str(caught.value)
     assert "training diverged" in message and "--lr" in message
     assert "Nothing was kept" in message
-    assert not run.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_comparison_that_keeps_nothing_leaves_no_folder(tmp_path):
+    out = tmp_path / "studies" / "cmp"
+    with pytest.raises(DivergedError):
+        run_comparison(["softmax", "poincare"], replace(TINY, lr=1e12), out, progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_divergence_after_a_good_epoch_keeps_that_epoch_for_resume(stopped_run):

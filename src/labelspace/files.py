@@ -80,6 +80,17 @@ def check_output(
     return path
 
 
+def first_missing(path: str | os.PathLike[str]) -> Path | None:
+    """The outermost of ``path`` and its ancestors that does not exist (None if ``path`` does):
+    what to remove so that a failed command that made ``path`` leaves no folder behind."""
+    path = Path(path).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
 def _publish_new(tmp: Path, path: Path) -> None:
     """Move ``tmp`` to ``path`` only if ``path`` does not exist yet."""
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from labelspace.analysis.analyze import AnalysisConfig
 from labelspace.errors import InputError
-from labelspace.files import atomic_write_text, check_output
+from labelspace.files import atomic_write_text, check_output, first_missing
 from labelspace.models.methods import get_method
 from labelspace.training.runs import (
     LAST_CHECKPOINT,
@@ -122,7 +122,7 @@ def run_comparison(
         raise InputError(f"--finetune-epochs must be >= 1, got {ft_epochs}")
     # a rerun reuses finished runs, resumes interrupted ones and trains missing ones (new
     # methods or seeds); the report is derived from the runs and is always rewritten
-    new_folder = not out.exists()
+    made = first_missing(out)  # out, or the outermost of its parents that this call makes
     try:
         return _compare(
             methods,
@@ -137,8 +137,8 @@ def run_comparison(
             on_method=on_method,
         )
     except BaseException:
-        if new_folder and out.is_dir() and not any(p.is_file() for p in out.rglob("*")):
-            shutil.rmtree(out, ignore_errors=True)  # a comparison that kept nothing
+        if made is not None and made.is_dir() and not any(p.is_file() for p in made.rglob("*")):
+            shutil.rmtree(made, ignore_errors=True)  # a comparison that kept nothing
         raise
 
 

@@ -37,7 +37,13 @@ from safetensors.torch import load_file, save_file
 from labelspace.data.splits import stratified_subset
 from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
 from labelspace.errors import OutputExistsError
-from labelspace.files import atomic_write, atomic_write_json, atomic_write_text, check_output
+from labelspace.files import (
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    check_output,
+    first_missing,
+)
 from labelspace.models.methods import get_method
 from labelspace.training.config import DivergedError, RunError, TrainConfig
 from labelspace.training.module import (
@@ -396,6 +402,7 @@ def train(
         ckpt = torch.load(run / LAST_CHECKPOINT, map_location="cpu", weights_only=True)
         first_epoch = min(int(ckpt["epoch"]) + 1, config.epochs)
     created = not resume and not ddp_child
+    made = first_missing(run)  # run, or the outermost of its parents that this call makes
     if created:
         _open_folder(run, overwrite=overwrite)
     try:
@@ -424,7 +431,7 @@ def train(
     except BaseException as exc:
         kept = (run / LAST_CHECKPOINT).is_file()
         if created and not kept:
-            shutil.rmtree(run, ignore_errors=True)
+            shutil.rmtree(made or run, ignore_errors=True)
         if isinstance(exc, DivergedError):
             state = (
                 f"{run / LAST_CHECKPOINT} keeps the last good epoch (--resume continues from it "
