@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,18 @@ def first_missing(path: str | os.PathLike[str]) -> Path | None:
     while not path.parent.exists():
         path = path.parent
     return path
+
+
+@contextmanager
+def removed_on_failure(folder: Path | None, keep: Callable[[], bool]) -> Iterator[None]:
+    """Remove ``folder`` (made by the block; None: nothing to remove) if the block fails, any
+    exception or Ctrl-C, unless ``keep()`` says the folder holds something worth keeping."""
+    try:
+        yield
+    except BaseException:
+        if folder is not None and folder.exists() and not keep():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _publish_new(tmp: Path, path: Path) -> None:

@@ -50,11 +50,14 @@ import numpy as np
 if TYPE_CHECKING:  # torch (about a second to import) is imported by the functions that train,
     import torch  # so that PoincareConfig can be imported without it (command-line start-up)
 
-from labelspace.errors import InputError
+from labelspace.errors import (
+    InputError,
+    require_at_least,
+    require_not_negative,
+    require_positive,
+)
 
 log = logging.getLogger(__name__)
-# the fields that `labelspace embed` has an option for
-CLI_OPTIONS = ("dim", "epochs", "negatives", "batch_size", "lr", "burnin_lr_factor", "seed")
 SEED_LIMIT = 2**63  # seeds lie in [0, SEED_LIMIT): what both NumPy and torch accept
 
 
@@ -93,24 +96,18 @@ class PoincareConfig:
             raise InputError(f"manifold must be 'poincare' or 'euclidean', got {self.manifold!r}")
         if self.init not in ("hierarchy", "uniform"):
             raise InputError(f"--init must be 'hierarchy' or 'uniform', got {self.init!r}")
-        for name in ("dim", "epochs", "negatives", "batch_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{_option(name)} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "burnin_lr_factor", "init_step", "init_spread"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                shown = _option(name) if name in CLI_OPTIONS else name  # the others: Python only
-                raise InputError(f"{shown} must be a finite number > 0, got {value}")
-        if self.burnin_epochs < 0:
-            raise InputError(f"--burnin must be >= 0, got {self.burnin_epochs}")
+        require_at_least(1, dim=self.dim, epochs=self.epochs, negatives=self.negatives)
+        require_at_least(1, batch_size=self.batch_size)
+        require_positive(lr=self.lr, burnin_lr_factor=self.burnin_lr_factor)
+        require_at_least(0, burnin=self.burnin_epochs)
+        for name, value in (("init_step", self.init_step), ("init_spread", self.init_spread)):
+            if not (math.isfinite(value) and value > 0):  # library-only: named as the field
+                raise InputError(f"{name} must be a finite number > 0, got {value}")
         if not 0 < self.init_decay <= 1:
             raise InputError(f"init_decay must lie in (0, 1], got {self.init_decay}")
         if self.init_link_gap is not None and not self.init_link_gap > 0:
             raise InputError(f"init_link_gap must be > 0 or None, got {self.init_link_gap}")
-        if not (math.isfinite(self.direction_lr) and self.direction_lr >= 0):
-            raise InputError(
-                f"--direction-lr must be a finite number >= 0, got {self.direction_lr}"
-            )
+        require_not_negative(direction_lr=self.direction_lr)
         if self.direction_lr > 0 and self.manifold != "poincare":
             raise InputError("--direction-lr applies to the Poincaré ball only; set it to 0")
         if self.dtype not in ("float32", "float64"):
@@ -123,11 +120,6 @@ class PoincareConfig:
             raise InputError(  # NumPy refuses negative seeds, torch those of 64 bits and more
                 f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}"
             )
-
-
-def _option(field: str) -> str:
-    """The ``embed`` option of a config field (``burnin_epochs`` is ``--burnin``)."""
-    return "--" + field.replace("_epochs", "").replace("_", "-")
 
 
 def _topological_depth(parents: Sequence[Sequence[int]]) -> tuple[list[int], np.ndarray]:

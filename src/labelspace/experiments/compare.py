@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from labelspace.analysis.analyze import AnalysisConfig
 from labelspace.errors import InputError
-from labelspace.files import atomic_write_text, check_output, first_missing
+from labelspace.files import atomic_write_text, check_output, first_missing, removed_on_failure
 from labelspace.models.methods import get_method
 from labelspace.training.runs import (
     LAST_CHECKPOINT,
@@ -111,6 +110,8 @@ def run_comparison(
     Seeds are ``base.seed, base.seed + 1, ...``; every method sees the same seeds, so the
     report can pair them in its tests.
     """
+    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
+
     out = check_output(out, overwrite=True, option="OUT", folder=True)
     methods = parse_methods(methods)
     seed_values = seed_list(base.seed, seeds)
@@ -121,77 +122,45 @@ def run_comparison(
     if ft_epochs < 1:
         raise InputError(f"--finetune-epochs must be >= 1, got {ft_epochs}")
     # a rerun reuses finished runs, resumes interrupted ones and trains missing ones (new
-    # methods or seeds); the report is derived from the runs and is always rewritten
-    made = first_missing(out)  # out, or the outermost of its parents that this call makes
-    try:
-        return _compare(
-            methods,
-            base,
-            out,
-            seed_values,
-            ft_epochs=ft_epochs,
-            analysis=analysis,
-            overwrite=overwrite,
-            progress=progress,
-            command=command,
-            on_method=on_method,
-        )
-    except BaseException:
-        if made is not None and made.is_dir() and not any(p.is_file() for p in made.rglob("*")):
-            shutil.rmtree(made, ignore_errors=True)  # a comparison that kept nothing
-        raise
+    # methods or seeds); the report is derived from the runs and is always rewritten.
+    # A comparison that fails before any run kept a file leaves no folder behind.
+    with removed_on_failure(
+        first_missing(out), keep=lambda: any(p.is_file() for p in out.rglob("*"))
+    ):
+        done: set[Path] = set()
 
+        def ensure(name: str, config: TrainConfig, run: Path) -> None:
+            if run in done:
+                return
+            if (run / METRICS_FILE).is_file() and not overwrite:
+                log.info("%s: reusing the finished run in %s", name, run)
+            elif (run / LAST_CHECKPOINT).is_file() and not overwrite:
+                log.info("%s: resuming the interrupted run in %s", name, run)
+                train(config, run, resume=True, progress=progress)
+            else:
+                train(config, run, overwrite=True, progress=progress)
+            if analysis is not None and (overwrite or not (run / ANALYSIS_FILE).is_file()):
+                analyze_run(run, replace(analysis, seed=config.seed))
+            done.add(run)
 
-def _compare(
-    methods: list[str],
-    base: TrainConfig,
-    out: Path,
-    seed_values: list[int],
-    *,
-    ft_epochs: int,
-    analysis: AnalysisConfig | None,
-    overwrite: bool,
-    progress: bool,
-    command: str | None,
-    on_method: Callable[[str, int, int], None] | None,
-) -> Path:
-    """Train, analyse and report (``run_comparison`` after its checks)."""
-    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
-
-    done: set[Path] = set()
-
-    def ensure(name: str, config: TrainConfig, run: Path) -> None:
-        if run in done:
-            return
-        if (run / METRICS_FILE).is_file() and not overwrite:
-            log.info("%s: reusing the finished run in %s", name, run)
-        elif (run / LAST_CHECKPOINT).is_file() and not overwrite:
-            log.info("%s: resuming the interrupted run in %s", name, run)
-            train(config, run, resume=True, progress=progress)
-        else:
-            train(config, run, overwrite=True, progress=progress)
-        if analysis is not None and (overwrite or not (run / ANALYSIS_FILE).is_file()):
-            analyze_run(run, replace(analysis, seed=config.seed))
-        done.add(run)
-
-    total = len(methods) * len(seed_values)
-    for s, seed in enumerate(seed_values):
-        for i, item in enumerate(methods):
-            if on_method is not None:
-                label = item if len(seed_values) == 1 else f"{item}, seed {seed}"
-                on_method(label, s * len(methods) + i, total)
-            stages = item.split(">")
-            first = stage_config(replace(base, seed=seed), stages[0])
-            ensure(stages[0], first, run_folder(out, stages[0], seed, seed_values))
-            if len(stages) == 2:
-                init = str(run_folder(out, stages[0], seed, seed_values))
-                second = stage_config(replace(base, seed=seed), stages[1])
-                ensure(
-                    item,
-                    replace(second, epochs=ft_epochs, init_from=init),
-                    run_folder(out, item, seed, seed_values),
-                )
-    return write_report(out, methods, seed_values, command=command)
+        total = len(methods) * len(seed_values)
+        for s, seed in enumerate(seed_values):
+            for i, item in enumerate(methods):
+                if on_method is not None:
+                    label = item if len(seed_values) == 1 else f"{item}, seed {seed}"
+                    on_method(label, s * len(methods) + i, total)
+                stages = item.split(">")
+                first = stage_config(replace(base, seed=seed), stages[0])
+                ensure(stages[0], first, run_folder(out, stages[0], seed, seed_values))
+                if len(stages) == 2:
+                    init = str(run_folder(out, stages[0], seed, seed_values))
+                    second = stage_config(replace(base, seed=seed), stages[1])
+                    ensure(
+                        item,
+                        replace(second, epochs=ft_epochs, init_from=init),
+                        run_folder(out, item, seed, seed_values),
+                    )
+        return write_report(out, methods, seed_values, command=command)
 
 
 def load_results(out: Path, methods: Sequence[str], seeds: Sequence[int] = (0,)):

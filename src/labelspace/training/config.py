@@ -7,12 +7,18 @@ options without importing it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from labelspace.errors import InputError, LabelspaceError, MissingInputError
+from labelspace.errors import (
+    InputError,
+    LabelspaceError,
+    MissingInputError,
+    require_at_least,
+    require_not_negative,
+    require_positive,
+)
 from labelspace.models.options import MethodOptions
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -88,17 +94,18 @@ class TrainConfig:
         from labelspace.models.methods import get_method
 
         get_method(self.method)
-        _at_least(1, epochs=self.epochs, devices=self.devices, embedding_dim=self.embedding_dim)
+        require_at_least(1, epochs=self.epochs, devices=self.devices, dim=self.embedding_dim)
         # batch norm (small-cnn, ResNets) cannot normalise a batch of one image
-        _at_least(2, batch_size=self.batch_size)
-        _at_least(1, train_limit=self.train_limit, test_limit=self.test_limit)
-        _at_least(0, workers=self.workers, seed=self.seed)
+        require_at_least(2, batch_size=self.batch_size)
+        require_at_least(1, train_limit=self.train_limit, test_limit=self.test_limit)
+        require_at_least(0, workers=self.workers, seed=self.seed)
         if self.seed > SEED_MAX:  # seed + epoch seeds NumPy, which takes 32 bits
             raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {self.seed}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
-        _positive(lr=self.lr, temperature=self.options.temperature, clip_r=self.options.clip_r)
-        _not_negative(weight_decay=self.weight_decay, label_radius=self.options.label_radius)
+        options = self.options
+        require_positive(lr=self.lr, temperature=options.temperature, clip_r=options.clip_r)
+        require_not_negative(weight_decay=self.weight_decay, label_radius=options.label_radius)
         if self.optimizer not in OPTIMIZERS:
             raise InputError(
                 f"unknown --optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}"
@@ -117,26 +124,3 @@ class TrainConfig:
             )
         if self.init_from is not None and not Path(self.init_from).is_dir():
             raise MissingInputError(f"--init-from {self.init_from}: no such run folder")
-
-
-def _option(name: str) -> str:
-    return "--" + name.replace("_", "-").replace("embedding-dim", "dim")
-
-
-def _at_least(low: int, **values: int | None) -> None:
-    """Whole-number options (None: not given) must be >= ``low``."""
-    for name, value in values.items():
-        if value is not None and value < low:
-            raise InputError(f"{_option(name)} must be >= {low}, got {value}")
-
-
-def _positive(**values: float) -> None:
-    for name, value in values.items():
-        if not (math.isfinite(value) and value > 0):
-            raise InputError(f"{_option(name)} must be a finite number > 0, got {value}")
-
-
-def _not_negative(**values: float | None) -> None:
-    for name, value in values.items():
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise InputError(f"{_option(name)} must be a finite number >= 0, got {value}")

@@ -102,14 +102,21 @@ class LabelSpaceClassifier(L.LightningModule):
         outputs = self(images)
         loss = self.criterion(outputs, targets)
         scores = self.scores(outputs)
-        # the last optimiser step of an epoch can break the weights after the last training
-        # loss was checked: validation runs before the epoch's checkpoint is written, so a
-        # broken model is stopped here and never replaces the last good checkpoint
-        if not (torch.isfinite(loss) and torch.isfinite(scores).all()):
-            self._diverged("the model's validation loss or class scores are no longer finite")
+        # counted on the device (no host sync per batch), checked once per validation epoch
+        self._val_nonfinite += (~torch.isfinite(scores)).sum() + (~torch.isfinite(loss)).sum()
         self.val_top1(scores, targets)
         self.log("val_loss", loss, on_epoch=True, sync_dist=True)
         self.log("val_top1", self.val_top1, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_nonfinite = torch.zeros((), dtype=torch.long, device=self.device)
+
+    def on_validation_epoch_end(self) -> None:
+        # the last optimiser step of an epoch can break the weights after the last training
+        # loss was checked; this hook runs before the epoch's checkpoint is written, so a
+        # broken model is stopped here and never replaces the last good checkpoint
+        if int(self._val_nonfinite) > 0:
+            self._diverged("the model's validation loss or class scores are no longer finite")
 
     def _diverged(self, what: str) -> None:
         hint = "lower the learning rate (--lr)"

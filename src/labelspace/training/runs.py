@@ -43,6 +43,7 @@ from labelspace.files import (
     atomic_write_text,
     check_output,
     first_missing,
+    removed_on_failure,
 )
 from labelspace.models.methods import get_method
 from labelspace.training.config import DivergedError, RunError, TrainConfig
@@ -207,7 +208,10 @@ def load_weights(run: Path) -> dict[str, torch.Tensor]:
     """The weights of the run's last checkpoint; a missing or damaged file is a clear error."""
     ckpt = run / LAST_CHECKPOINT
     if not ckpt.is_file():
-        raise RunError(f"{run} has no {LAST_CHECKPOINT}: not a finished or resumable run")
+        raise RunError(
+            f"{run} has no {LAST_CHECKPOINT}: not a finished or resumable run; train it first "
+            "(labelspace train)"
+        )
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as exc:  # torch raises many types for damaged files (EOF, unpickling)
@@ -392,7 +396,8 @@ def train(
     ddp_child = int(os.environ.get("LOCAL_RANK", "0")) > 0
     if resume:
         _check_resumable(run)
-        config = read_config(run)
+        saved = read_run(run)
+        config = saved.config
     elif not ddp_child:
         _check_new_folder(run, overwrite=overwrite)  # fail before the slow part
     prepared = prepare(config, on_progress=on_progress)
@@ -402,45 +407,27 @@ def train(
         ckpt = torch.load(run / LAST_CHECKPOINT, map_location="cpu", weights_only=True)
         first_epoch = min(int(ckpt["epoch"]) + 1, config.epochs)
     created = not resume and not ddp_child
-    made = first_missing(run)  # run, or the outermost of its parents that this call makes
-    if created:
+    # a run that fails before its first checkpoint removes its folder and the parents it made
+    made = (first_missing(run) or run) if created else None
+    if created:  # outside the clean-up: a folder another process made first is not ours
         _open_folder(run, overwrite=overwrite)
-    try:
+    with removed_on_failure(made, keep=(run / LAST_CHECKPOINT).is_file):
         if created:
             _write_run_files(run, prepared)
-        elif resume:
-            _check_resumed_space(run, prepared.space)
+        elif resume and saved.classes != prepared.space.classes:
+            raise RunError(f"{run} was trained on other classes than the data gives now")
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            if resume:  # Lightning warns that the folders it resumes into are not empty
-                for message in RESUME_WARNINGS:
-                    warnings.filterwarnings("ignore", message=message)
-            if resume and not ddp_child:  # Lightning's CSV logger starts a new file:
-                earlier = _logged_before(run, first_epoch)  # the rows before it are kept
-                trainer.logger.experiment.metrics[:0] = earlier
-                trainer.logger.save()
-            trainer.fit(
-                prepared.module,
-                train_dataloaders=train_loader(
-                    prepared.train_set, config.batch_size, config.seed, config.workers
-                ),
-                val_dataloaders=eval_loader(prepared.val_set, 512, config.workers),
-                ckpt_path=str(run / LAST_CHECKPOINT) if resume else None,
-            )
-        train_seconds = time.perf_counter() - start
-    except BaseException as exc:
-        kept = (run / LAST_CHECKPOINT).is_file()
-        if created and not kept:
-            shutil.rmtree(made or run, ignore_errors=True)
-        if isinstance(exc, DivergedError):
+        try:
+            _fit(trainer, prepared, run, resume, first_epoch, rank_zero=not ddp_child)
+        except DivergedError as exc:
             state = (
                 f"{run / LAST_CHECKPOINT} keeps the last good epoch (--resume continues from it "
                 "with the same options; --overwrite starts again)"
-                if kept
+                if (run / LAST_CHECKPOINT).is_file()
                 else "Nothing was kept: no epoch had finished"
             )
             raise DivergedError(f"{exc}. {state}") from None
-        raise
+        train_seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
     epochs_run = config.epochs - first_epoch
@@ -451,6 +438,28 @@ def train(
         train_images_per_second=len(prepared.train_set) * max(epochs_run, 1) / train_seconds,
         resumed=resume,
     )
+
+
+def _fit(
+    trainer, prepared: Prepared, run: Path, resume: bool, first_epoch: int, *, rank_zero: bool
+) -> None:
+    """``trainer.fit``; a resumed run continues from its checkpoint and keeps its log rows."""
+    config = prepared.config
+    with warnings.catch_warnings():
+        if resume:  # Lightning warns that the folders it resumes into are not empty
+            for message in RESUME_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+        if resume and rank_zero:  # Lightning's CSV logger starts a new file: keep earlier rows
+            trainer.logger.experiment.metrics[:0] = _logged_before(run, first_epoch)
+            trainer.logger.save()
+        trainer.fit(
+            prepared.module,
+            train_dataloaders=train_loader(
+                prepared.train_set, config.batch_size, config.seed, config.workers
+            ),
+            val_dataloaders=eval_loader(prepared.val_set, 512, config.workers),
+            ckpt_path=str(run / LAST_CHECKPOINT) if resume else None,
+        )
 
 
 def _write_run_files(run: Path, prepared: Prepared) -> None:
@@ -469,11 +478,6 @@ def _write_run_files(run: Path, prepared: Prepared) -> None:
         ),
     )
     prepared.space.save_embedding(run)
-
-
-def _check_resumed_space(run: Path, space: LabelSpace) -> None:
-    if read_run(run).classes != space.classes:
-        raise RunError(f"{run} was trained on other classes than the data gives now")
 
 
 def test_set(prepared: Prepared):
@@ -612,9 +616,7 @@ def load_run(run: Path, *, on_progress=None) -> Prepared:
     """Rebuild a run's data, label space and model with its final weights."""
     run = Path(run)
     config = read_config(run)
-    if not (run / LAST_CHECKPOINT).is_file():  # before the slow part: decoding the data
-        raise RunError(f"{run} has no {LAST_CHECKPOINT}: train it first (labelspace train)")
-    state = load_weights(run)  # a damaged checkpoint, too, is found before the data is read
+    state = load_weights(run)  # a missing or damaged checkpoint is found before the data
     if (run / EMBEDDING_FILE).is_file() and _embedding_spec(config) is not None:
         config = replace(config, embedding=str(run / EMBEDDING_FILE))
     prepared = prepare(replace(config, init_from=None), on_progress=on_progress)
