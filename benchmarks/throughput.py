@@ -226,11 +226,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_step(c: Contender, batches: Batches) -> Callable[[int], None]:
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for ``--precision bf16`` (what Lightning's bf16-mixed does), else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def train_step(c: Contender, batches: Batches, precision: str = "32") -> Callable[[int], None]:
     def step(i: int) -> None:
         images, targets = batches[i % len(batches)]
         c.optimizer.zero_grad(set_to_none=True)
-        loss = c.criterion(c.net(images), targets)
+        with autocast(images.device, precision):
+            loss = c.criterion(c.net(images), targets)
         loss.backward()
         c.optimizer.step()
         c.last_loss = loss.detach()  # read after timing: no sync inside the loop
@@ -238,10 +244,12 @@ def train_step(c: Contender, batches: Batches) -> Callable[[int], None]:
     return step
 
 
-def eval_step(c: Contender, batches: Batches) -> Callable[[int], torch.Tensor]:
+def eval_step(
+    c: Contender, batches: Batches, precision: str = "32"
+) -> Callable[[int], torch.Tensor]:
     def step(i: int) -> torch.Tensor:
         images, _ = batches[i % len(batches)]
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(images.device, precision):
             return c.criterion.scores(c.net(images)).argmax(-1)
 
     return step
@@ -385,6 +393,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20, help="timed batches per method per round")
     parser.add_argument("--warmup", type=int, default=3, help="untimed batches per method first")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--precision", choices=("32", "bf16"), default="32", help="bf16: bf16 autocast (mixed)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument(
         "--methods",
@@ -427,6 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     say(
         f"backbone {args.backbone}, batch {args.batch_size}, device {device}, "
+        f"precision {args.precision}, "
         f"{args.rounds} rounds x {args.steps} steps (+{args.warmup} warm-up)"
     )
 
@@ -461,10 +473,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.warmup:
         set_mode(contenders, train=True)
         for c in contenders:
-            throughput(train_step(c, batches), args.warmup, args.batch_size, device)
+            throughput(train_step(c, batches, args.precision), args.warmup, args.batch_size, device)
         set_mode(contenders, train=False)
         for c in contenders:
-            throughput(eval_step(c, batches), args.warmup, args.batch_size, device)
+            throughput(eval_step(c, batches, args.precision), args.warmup, args.batch_size, device)
         for d in decoders:
             throughput(decode_step(d, args), args.warmup, args.batch_size, device)
     say(f"set-up and warm-up took {time.perf_counter() - start:.1f} s; timing (images/s):")
@@ -474,12 +486,16 @@ def main(argv: list[str] | None = None) -> None:
         set_mode(contenders, train=True)
         for c in order:
             c.train_ips.append(
-                throughput(train_step(c, batches), args.steps, args.batch_size, device)
+                throughput(
+                    train_step(c, batches, args.precision), args.steps, args.batch_size, device
+                )
             )
         set_mode(contenders, train=False)
         for c in order:
             c.eval_ips.append(
-                throughput(eval_step(c, batches), args.steps, args.batch_size, device)
+                throughput(
+                    eval_step(c, batches, args.precision), args.steps, args.batch_size, device
+                )
             )
         for d in rotated(decoders, r):
             d.decode_ips.append(

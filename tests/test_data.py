@@ -34,8 +34,8 @@ from labelspace.data.fashion_mnist import (
     read_fashion_mnist,
     read_idx,
 )
-from labelspace.data.folders import scan_image_folder
 from labelspace.data.images import filter_classes
+from labelspace.data.layouts import scan_dataset
 from labelspace.data.splits import stratified_split, val_count
 from labelspace.data.transforms import (
     DATASET_STATS,
@@ -301,9 +301,9 @@ def test_layout_errors_come_before_decoding(folder: Path):
     with pytest.raises(UnmappedNameError, match="qwxzzy"):  # before the corrupt image
         load_dataset(str(folder))
 
-    shutil.rmtree(folder / "test")
-    with pytest.raises(DatasetNotFoundError, match=r"lacks test/"):
-        scan_image_folder(folder)
+    shutil.rmtree(folder / "train")
+    with pytest.raises(DatasetError, match=r"not a dataset in a known layout"):
+        scan_dataset(folder)
 
 
 @needs_cifar
@@ -318,7 +318,7 @@ def test_mapping_file_overrides_folder_names(folder: Path, tmp_path: Path):
 def test_differing_sizes_error_unless_resized(folder: Path):
     small = folder / "train" / "airplane" / "0004.jpg"
     Image.open(small).resize((16, 20)).save(small)
-    with pytest.raises(ImageSizeError, match=r"0004.jpg is 20x16 .*pass image_size"):
+    with pytest.raises(ImageSizeError, match=r"0004.jpg is 20x16 .*pass --image-size"):
         load_dataset(str(folder))
     data = load_dataset(str(folder), image_size=24)
     assert data.image_size == (24, 24) and data.train.images.shape[1:] == (3, 24, 24)

@@ -170,7 +170,7 @@ def test_a_diverging_softmax_run_stops_at_once_and_leaves_nothing(tmp_path):
 
 def test_a_comparison_that_keeps_nothing_leaves_no_folder(tmp_path):
     out = tmp_path / "studies" / "cmp"
-    with pytest.raises(DivergedError):
+    with pytest.raises(RunError, match=r"every run failed: softmax .*training diverged.*poincare"):
         run_comparison(["softmax", "poincare"], replace(TINY, lr=1e12), out, progress=False)
     assert list(tmp_path.iterdir()) == []
 

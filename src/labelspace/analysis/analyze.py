@@ -29,8 +29,7 @@ import torch
 from labelspace.analysis.config import AnalysisConfig
 from labelspace.data.splits import stratified_subset
 from labelspace.files import atomic_write_json
-from labelspace.training.module import predict
-from labelspace.training.runs import Prepared, load_run, read_predictions, test_set
+from labelspace.training.runs import Prepared, load_run, predict_set, read_predictions
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def probabilities_for_backoff(
     probs = module.probabilities(scores)
     if probs is not None:
         return probs, "the method's probabilities", None
-    val = predict(module, prepared.val_set)
+    val = predict_set(prepared, prepared.val_set)
     t = fit_temperature(val.scores, val.targets)
     return (scores / t).softmax(-1), f"softmax(scores / {t:.4g}), T fitted on validation", t
 
@@ -92,7 +91,8 @@ def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> di
 
     module = prepared.module.eval()
     data = prepared.data
-    subset = stratified_subset(test_set(prepared), cfg.attack_images, cfg.seed)
+    # attacks work on pixels in [0, 1]: the few attacked images are decoded into memory
+    subset = stratified_subset(prepared.test_set, cfg.attack_images, cfg.seed).in_memory()
     mean = torch.tensor(data.mean, dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(data.std, dtype=torch.float32).view(1, -1, 1, 1)
 
@@ -139,8 +139,8 @@ def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> di
 def _representations(prepared: Prepared, cfg: AnalysisConfig) -> dict[str, Any]:
     from labelspace.analysis import representations as rep
 
-    subset = stratified_subset(test_set(prepared), cfg.feature_images, cfg.seed)
-    preds = predict(prepared.module, subset, keep_features=True)
+    subset = stratified_subset(prepared.test_set, cfg.feature_images, cfg.seed)
+    preds = predict_set(prepared, subset, keep_features=True)
     lca = prepared.space.lca_height
     silhouette = rep.silhouette_by_level(
         preds.features, preds.targets, lca, sample=cfg.feature_images, seed=cfg.seed

@@ -141,10 +141,10 @@ def open_vocabulary(
 
     ``images``: ``unseen`` (the run's unseen classes; the zero-shot question) or ``all``.
     """
+    from labelspace.data.module import eval_loader
     from labelspace.metrics.zeroshot import resolve_unseen
     from labelspace.models.decode import topk_labels
-    from labelspace.training.module import eval_loader
-    from labelspace.training.runs import load_run, test_set
+    from labelspace.training.runs import load_run
 
     if images not in ("unseen", "all"):
         raise InputError(f"images must be 'unseen' or 'all', got {images!r}")
@@ -157,7 +157,7 @@ def open_vocabulary(
         )
     labels = label_set(spec)
     vectors = candidate_vectors(space.embedding, labels, spec).float()
-    dataset = test_set(prepared)
+    dataset = prepared.test_set
     if images == "unseen":
         from labelspace.data.images import filter_classes
 
@@ -169,7 +169,7 @@ def open_vocabulary(
     tops, targets = [], []
     done = 0
     with torch.no_grad():
-        for batch, target in eval_loader(dataset, 512):
+        for batch, target in eval_loader(dataset, workers=prepared.datamodule.workers):
             outputs = module.net(batch)
             _, idx = topk_labels(outputs, vectors, geometry, k_max, curvature=space.curvature)
             tops.append(idx)
@@ -181,6 +181,8 @@ def open_vocabulary(
     target = torch.cat(targets)
     index = {lab: i for i, lab in enumerate(labels)}
     candidates = set(labels)
+    # the WordNet synset of each class (chair.n.01 also for a class with a leaf of its own,
+    # chair.n.01/chair, which is no WordNet noun): the candidates are WordNet nouns
     truth = [space.synsets[int(t)] for t in target]
     missing = sorted({t for t in truth if t not in index})
     result: dict[str, Any] = {

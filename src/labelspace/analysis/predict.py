@@ -25,21 +25,18 @@ def check_options(*, k: int = 1, threshold: float = 0.5) -> None:
 
 def load_image(path: Path, in_chans: int, image_size: int) -> torch.Tensor:
     """Read an image as the model expects it: ``in_chans`` channels, resized to
-    ``image_size`` (shorter side, then centre crop), uint8 ``(C, H, W)``."""
-    from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms.v2 import functional as F
+    ``image_size`` by the one resize policy (shorter side, then centre crop; see
+    :mod:`labelspace.data.images_io`), uint8 ``(C, H, W)``."""
+    from labelspace.data.images_io import DECODE_ERRORS, read_image
 
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if in_chans == 1 else "RGB")
-            tensor = F.pil_to_tensor(img)
+        return read_image(Path(path), channels=in_chans, size=image_size)
     except FileNotFoundError:
         raise ImageFileError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except IsADirectoryError:
+        raise ImageFileError(f"{path}: a folder, not an image file") from None
+    except DECODE_ERRORS as exc:
         raise ImageFileError(f"{path}: not a readable image ({exc})") from None
-    if tensor.shape[-2:] != (image_size, image_size):
-        tensor = F.center_crop(F.resize(tensor, image_size, antialias=True), image_size)
-    return tensor
 
 
 def _image_scores(model: LoadedModel, images: Sequence[Path]) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from labelspace.cli import experiments, labels, models
+from labelspace.cli import data, experiments, labels, models
 from labelspace.cli.common import LabelspaceGroup, err_console
 
 app = typer.Typer(
@@ -57,6 +57,8 @@ app.command()(labels.hierarchy)
 app.command()(labels.embed)
 app.command("evaluate-embedding")(labels.evaluate_embedding)
 app.command("plot-disk")(labels.plot_disk)
+# datasets
+app.command()(data.pack)
 # image models
 app.command()(models.methods)
 app.command()(models.train)

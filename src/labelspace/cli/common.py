@@ -62,8 +62,9 @@ DataOpt = Annotated[
     str,
     typer.Option(
         "--data",
-        help="fashion-mnist (Debian idx files), torchvision:fashion-mnist|cifar10|cifar100, or an "
-        "ImageFolder root holding train/ and test/.",
+        help="fashion-mnist (Debian idx files), torchvision:fashion-mnist|cifar10|cifar100, a "
+        "folder (ImageFolder train/[test/], Tiny ImageNet, ILSVRC-2012), a CSV manifest "
+        "(path,label[,split]) or shards from `labelspace pack`.",
     ),
 ]
 UnseenOpt = Annotated[
@@ -119,7 +120,38 @@ AcceleratorOpt = Annotated[str, typer.Option(help="auto, cpu, gpu.")]
 DevicesOpt = Annotated[int, typer.Option(help="Devices (GPUs or processes) to train on.")]
 StrategyOpt = Annotated[str, typer.Option(help="auto, ddp, ddp_spawn, ...")]
 PrecisionOpt = Annotated[str, typer.Option(help="32-true, 16-mixed, bf16-mixed.")]
-WorkersOpt = Annotated[int, typer.Option(help="DataLoader worker processes.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(help="DataLoader worker processes (default: 0 in memory, spare cores streaming)."),
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Bring every image to N x N: shorter side to N, then the centre (a random crop "
+        "in training, per --augment)."
+    ),
+]
+InMemoryOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--in-memory/--streaming",
+        help="Decode the images into memory, or read them from files in the loader workers "
+        "(default: by the decoded size against the available memory).",
+        show_default=False,
+    ),
+]
+PretrainedOpt = Annotated[
+    Path | None,
+    typer.Option(help="Start the backbone from these weights (timm .safetensors or state dict)."),
+]
+FreezeBackboneOpt = Annotated[
+    bool, typer.Option(help="Train the head only, the backbone frozen (a linear probe).")
+]
+
+
+def storage(in_memory: bool | None) -> str:
+    """``--in-memory/--streaming`` as the ``storage`` of a TrainConfig."""
+    return "auto" if in_memory is None else ("memory" if in_memory else "streaming")
 AttackOpt = Annotated[str, typer.Option(help="pgd or fgsm.")]
 EpsOpt = Annotated[
     str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
@@ -188,8 +220,8 @@ def progress() -> Progress:
     )
 
 
-def data_progress() -> Callable[[int, int], None]:
-    """A progress callback that shows a bar once images start being decoded."""
+def data_progress(what: str = "decoding images") -> Callable[[int, int], None]:
+    """A progress callback that shows a bar once images start being read."""
     bar = progress()
     task = None
 
@@ -197,7 +229,7 @@ def data_progress() -> Callable[[int, int], None]:
         nonlocal task
         if task is None:
             bar.start()
-            task = bar.add_task("decoding images", total=total, info="")
+            task = bar.add_task(what, total=total, info="")
         bar.update(task, completed=done)
         if done >= total:
             bar.stop()

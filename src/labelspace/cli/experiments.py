@@ -45,7 +45,12 @@ def compare(
     skip_corrupt: common.SkipCorruptOpt = TRAIN.skip_corrupt,
     accelerator: common.AcceleratorOpt = TRAIN.accelerator,
     devices: common.DevicesOpt = TRAIN.devices,
+    precision: common.PrecisionOpt = TRAIN.precision,
     workers: common.WorkersOpt = TRAIN.workers,
+    image_size: common.ImageSizeOpt = None,
+    in_memory: common.InMemoryOpt = None,
+    pretrained: common.PretrainedOpt = None,
+    freeze_backbone: common.FreezeBackboneOpt = TRAIN.freeze_backbone,
     seeds: Annotated[
         int, typer.Option(help="Train every method this many times (seeds seed, seed+1, ...).")
     ] = 1,
@@ -77,6 +82,8 @@ def compare(
         options=method_options(temperature, OPTIONS.clip_r, label_radius),
         mapping=str(mapping) if mapping else None,
         unseen=common.names(unseen),
+        storage=common.storage(in_memory),
+        pretrained=str(pretrained) if pretrained else None,
     )
     report = run_comparison(
         chosen,

@@ -99,6 +99,10 @@ def train(
     strategy: common.StrategyOpt = TRAIN.strategy,
     precision: common.PrecisionOpt = TRAIN.precision,
     workers: common.WorkersOpt = TRAIN.workers,
+    image_size: common.ImageSizeOpt = None,
+    in_memory: common.InMemoryOpt = None,
+    pretrained: common.PretrainedOpt = None,
+    freeze_backbone: common.FreezeBackboneOpt = TRAIN.freeze_backbone,
     resume: Annotated[bool, typer.Option(help="Continue RUN from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace RUN if it exists.")] = False,
 ) -> None:
@@ -113,6 +117,8 @@ def train(
         init_from=str(init_from) if init_from else None,
         unseen=names(unseen),
         mapping=str(mapping) if mapping else None,
+        storage=common.storage(in_memory),
+        pretrained=str(pretrained) if pretrained else None,
     )
     result = train_run(config, run, resume=resume, overwrite=overwrite, on_progress=data_progress())
     if result:

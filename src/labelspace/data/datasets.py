@@ -1,28 +1,39 @@
 """One entry point for every supported image dataset: :func:`load_dataset`.
 
-A dataset comes back in memory with transforms set (augmentation for ``train``, normalisation
-only for ``test``), its class names in target order, and the WordNet synset of each class, so
-the label-embedding side can be built for exactly these classes.
+A dataset comes back with transforms set (augmentation for ``train``, normalisation only for
+``test``), its class names in target order, and the WordNet synset of each class, so the
+label-embedding side can be built for exactly these classes.
+
+Where the pixels live is chosen per dataset (``storage``): small datasets are decoded once into
+one uint8 tensor (:class:`~labelspace.data.images.InMemoryImages`); datasets whose decoded size
+would not fit comfortably in memory are decoded when read, in DataLoader workers
+(:class:`~labelspace.data.streaming.FileImages`); packed shards are always read that way
+(:class:`~labelspace.data.shards.ShardImages`). Both kinds offer one interface, so everything
+downstream treats them alike.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import torch
 from torchvision import datasets as tv_datasets
 
-from labelspace.data.errors import DatasetError, DatasetNotFoundError
+from labelspace.data.errors import CorruptImageError, DatasetError, DatasetNotFoundError
 from labelspace.data.fashion_mnist import (
     FASHION_MNIST_DIR,
     load_fashion_mnist,
 )
-from labelspace.data.folders import ProgressCallback, load_image_folder, scan_image_folder
+from labelspace.data.folders import ProgressCallback, decode_images, load_image_folder
 from labelspace.data.images import InMemoryImages
+from labelspace.data.streaming import FileImages
 from labelspace.data.transforms import (
     AUGMENTATIONS,
     DATASET_STATS,
@@ -42,7 +53,14 @@ from labelspace.hierarchy.mapping import (
 )
 from labelspace.paths import cache_dir
 
-__all__ = ["DATASET_SPECS", "ImageData", "default_torchvision_root", "load_dataset"]
+__all__ = [
+    "DATASET_SPECS",
+    "STORAGES",
+    "ImageData",
+    "available_memory",
+    "default_torchvision_root",
+    "load_dataset",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +69,8 @@ DATASET_SPECS: dict[str, str] = {
     "torchvision:fashion-mnist": "torchvision's FashionMNIST under --root",
     "torchvision:cifar10": "torchvision's CIFAR10 under --root",
     "torchvision:cifar100": "torchvision's CIFAR100 (fine labels) under --root",
-    "PATH": "an image-folder dataset root holding train/<class>/<image> and test/<class>/<image>",
+    "PATH": "a folder or CSV manifest in one of the layouts of labelspace.data.layouts "
+    "(ImageFolder, Tiny ImageNet, ILSVRC-2012, CSV), or shards written by `labelspace pack`",
 }
 """The accepted ``spec`` values of :func:`load_dataset`, with what each loads."""
 
@@ -64,7 +83,7 @@ _TORCHVISION = {
 
 @dataclass
 class ImageData:
-    """A dataset in memory: both splits, what its classes are, and how it is normalised.
+    """A dataset: both splits, what its classes are, and how it is normalised.
 
     ``train`` carries the training augmentation, ``test`` normalisation only; targets index
     ``classes`` and ``synsets`` (the WordNet 3.0 noun synset name of each class).
@@ -82,6 +101,13 @@ class ImageData:
     skipped: list[str] = field(default_factory=list)
     augment: str = "none"
     source: str = ""
+    notes: list[str] = field(default_factory=list)  # what loading decided (a split made, ...)
+    storage: str = "memory"  # memory | streaming | shards
+
+    @property
+    def streaming(self) -> bool:
+        """Whether images are decoded when read (from files or shards)."""
+        return self.storage != "memory"
 
     @property
     def num_classes(self) -> int:
@@ -94,6 +120,8 @@ class ImageData:
             f"{self.name}: {len(self.train):,} train / {len(self.test):,} test images, "
             f"{self.num_classes} classes, {self.in_chans}x{h}x{w}, augment={self.augment}"
         )
+        if self.streaming:
+            text += f", streamed from {'shards' if self.storage == 'shards' else 'files'}"
         if self.skipped:
             text += f", {len(self.skipped)} unreadable image(s) skipped"
         return text
@@ -184,6 +212,51 @@ def _load_debian_fashion_mnist(
         raise
 
 
+STORAGES = ("auto", "memory", "streaming")
+"""Where a dataset's pixels live: chosen by size, decoded into memory, or decoded when read."""
+
+MEMORY_SHARE = 0.25
+"""``auto`` decodes into memory only what takes at most this share of the available memory."""
+
+STATS_SAMPLE = 2000
+"""Streamed datasets take their channel statistics from this many training images (seeded);
+smaller datasets from all of them, exactly as in memory."""
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable``; all RAM elsewhere)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def choose_storage(storage: str, nbytes: int, what: str) -> bool:
+    """Whether to stream (True) or decode into memory (False), and say why in the log."""
+    if storage not in STORAGES:
+        raise InputError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+    if storage != "auto":
+        return storage == "streaming"
+    budget = MEMORY_SHARE * available_memory()
+    stream = nbytes > budget
+    log.info(
+        "%s: decoded it takes %.2f GiB, %s %.0f %% of the available memory (%.1f GiB): %s",
+        what,
+        nbytes / 2**30,
+        "more than" if stream else "within",
+        100 * MEMORY_SHARE,
+        available_memory() / 2**30,
+        "streaming it from files (--in-memory to decode it all)"
+        if stream
+        else "decoding it into memory (--streaming to read it from files instead)",
+    )
+    return stream
+
+
 def load_dataset(
     spec: str = "fashion-mnist",
     *,
@@ -192,20 +265,21 @@ def load_dataset(
     skip_corrupt: bool = False,
     download: bool = False,
     on_progress: ProgressCallback | None = None,
-    image_size: int | tuple[int, int] | None = None,
+    image_size: int | None = None,
     augment: str | None = None,
+    storage: str = "auto",
 ) -> ImageData:
-    """Load a dataset into memory with transforms set; see :data:`DATASET_SPECS` for ``spec``.
+    """Load a dataset with transforms set; see :data:`DATASET_SPECS` for ``spec``.
 
     ``root``: for ``fashion-mnist`` the directory of the idx files (default
     ``/usr/share/datasets/fashion-mnist``); for ``torchvision:*`` the torchvision root (default
-    :func:`default_torchvision_root`); not used with a folder path. ``mapping``: a
+    :func:`default_torchvision_root`); not used with a path. ``mapping``: a
     ``name<TAB>synset`` file whose entries take precedence over the reviewed mappings of the
-    standard datasets and over WordNet lookup of folder names. ``skip_corrupt``,
-    ``on_progress`` and ``image_size`` apply to folder datasets (see
-    :func:`labelspace.data.folders.decode_images`); ``augment`` is one of
-    :data:`~labelspace.data.transforms.AUGMENTATIONS`, by default flip for grayscale and
-    crop-flip for RGB.
+    standard datasets and over WordNet lookup of folder names. ``image_size`` N brings every
+    image of a path dataset to N x N (shorter side to N, centre crop: one policy for training,
+    evaluation and prediction). ``skip_corrupt`` and ``on_progress`` apply to path datasets;
+    ``augment`` is one of :data:`~labelspace.data.transforms.AUGMENTATIONS`, by default flip
+    for grayscale and crop-flip for RGB. ``storage``: one of :data:`STORAGES`.
 
     Raises:
         DatasetError: an unknown spec (listing the options), or a dataset that cannot be
@@ -214,69 +288,236 @@ def load_dataset(
     """
     if augment is not None and augment not in AUGMENTATIONS:
         raise InputError(f"unknown augmentation {augment!r}; choose one of {list(AUGMENTATIONS)}")
+    if storage not in STORAGES:
+        raise InputError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+    ):
+        raise InputError(f"--image-size must be a positive number of pixels, got {image_size}")
     start = time.perf_counter()
     key = spec.strip().lower()
-    skipped: list[str] = []
     torchvision_name = key.removeprefix("torchvision:") if key.startswith("torchvision:") else None
     if key == "fashion-mnist" or torchvision_name in _TORCHVISION:
-        if key == "fashion-mnist":
-            name = key
-            train, test = _load_debian_fashion_mnist(root, download)
-            source = str(root if root is not None else FASHION_MNIST_DIR)
-        else:
-            name = torchvision_name
-            train, test = _load_torchvision(name, root, download)
-            source = f"{key} in {root if root is not None else default_torchvision_root()}"
-        if image_size is not None and _pair(image_size) != train.image_size:
+        loaded = _load_standard(key, torchvision_name, root, mapping, download, image_size)
+        if storage == "streaming":
             raise InputError(
-                f"image_size={image_size} is for image-folder datasets; {name} images are "
-                f"{train.image_size[0]}x{train.image_size[1]}"
+                f"--streaming is for datasets read from files or shards; {loaded.name} is "
+                "small and always held in memory"
             )
-        classes = DATASET_CLASSES[name]
-        synsets = _class_synsets(classes, name, mapping)
-        mean, std = DATASET_STATS[name]
         if on_progress is not None:
-            on_progress(len(train) + len(test), len(train) + len(test))
+            total = len(loaded.train) + len(loaded.test)
+            on_progress(total, total)
     elif torchvision_name is not None or not _looks_like_path(spec):
         raise DatasetError(f"unknown dataset {spec!r}; choose one of: {_options()}")
     else:
         if root is not None:
             raise InputError(
-                f"root={root!r} is for fashion-mnist and torchvision datasets; a folder "
-                "dataset is named by its path alone"
+                f"--root {root} is for fashion-mnist and torchvision datasets; a dataset on "
+                "disk is named by its path alone"
             )
-        layout = scan_image_folder(spec)  # layout errors before any mapping or decoding
-        classes = layout.classes
-        known = _known_dataset(classes)
-        if known:
-            log.info("class folders are the %s classes: using its reviewed mapping", known)
-        synsets = _class_synsets(classes, known, mapping)  # mapping errors before decoding
-        loaded = load_image_folder(
-            layout, image_size=image_size, skip_corrupt=skip_corrupt, on_progress=on_progress
-        )
-        train, test, skipped = loaded.train, loaded.test, loaded.skipped
-        name, source = layout.root.resolve().name, str(layout.root)
-        mean, std = channel_stats(train.images)  # a folder copy may differ from the original
+        from labelspace.data.shards import is_packed
 
-    augment = augment or default_augmentation(train.in_chans)
+        if is_packed(Path(spec).expanduser()):
+            folder = Path(spec).expanduser()
+            loaded = _load_shards(folder, mapping, image_size, skip_corrupt, storage)
+        else:
+            loaded = _load_files(spec, mapping, image_size, skip_corrupt, storage, on_progress)
+
+    augment = augment or default_augmentation(loaded.train.in_chans)
+    mean, std = loaded.stats
+    image_hw = loaded.train.image_size
     data = ImageData(
-        name=name,
-        train=train.with_transform(
-            train_transform(mean, std, image_size=train.image_size, augment=augment)
+        name=loaded.name,
+        train=loaded.train.with_transform(
+            train_transform(mean, std, image_size=image_hw, augment=augment)
         ),
-        test=test.with_transform(eval_transform(mean, std)),
-        classes=list(classes),
-        synsets=synsets,
-        in_chans=train.in_chans,
-        image_size=train.image_size,
+        test=loaded.test.with_transform(eval_transform(mean, std)),
+        classes=list(loaded.classes),
+        synsets=loaded.synsets,
+        in_chans=loaded.train.in_chans,
+        image_size=image_hw,
         mean=tuple(mean),
         std=tuple(std),
-        skipped=skipped,
+        skipped=loaded.skipped,
         augment=augment,
-        source=source,
+        source=loaded.source,
+        notes=loaded.notes,
+        storage=loaded.storage,
     )
+    for note in data.notes:
+        log.info("%s: %s", data.name, note)
     log.info("loaded %s in %.1f s", data.describe(), time.perf_counter() - start)
     return data
+
+
+@dataclass
+class _Loaded:
+    """Both splits (no transforms yet) and what is known about them."""
+
+    name: str
+    train: Any  # InMemoryImages or LazyImages
+    test: Any
+    classes: list[str]
+    synsets: list[str]
+    stats: tuple[tuple[float, ...], tuple[float, ...]]
+    source: str
+    storage: str = "memory"
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _load_standard(
+    key: str,
+    torchvision_name: str | None,
+    root: str | Path | None,
+    mapping: str | Path | None,
+    download: bool,
+    image_size: int | None,
+) -> _Loaded:
+    """Fashion-MNIST (Debian files) or a torchvision dataset, in memory."""
+    if key == "fashion-mnist":
+        name = key
+        train, test = _load_debian_fashion_mnist(root, download)
+        source = str(root if root is not None else FASHION_MNIST_DIR)
+    else:
+        name = torchvision_name
+        train, test = _load_torchvision(name, root, download)
+        source = f"{key} in {root if root is not None else default_torchvision_root()}"
+    if image_size is not None and (image_size, image_size) != train.image_size:
+        raise InputError(
+            f"--image-size {image_size} is for datasets read from files; {name} images are "
+            f"{train.image_size[0]}x{train.image_size[1]}"
+        )
+    classes = DATASET_CLASSES[name]
+    synsets = _class_synsets(classes, name, mapping)
+    return _Loaded(name, train, test, classes, synsets, DATASET_STATS[name], source)
+
+
+def _load_files(
+    spec: str,
+    mapping: str | Path | None,
+    image_size: int | None,
+    skip_corrupt: bool,
+    storage: str,
+    on_progress: ProgressCallback | None,
+) -> _Loaded:
+    """A dataset in one of the layouts of :mod:`labelspace.data.layouts`."""
+    from labelspace.data.layouts import scan_dataset
+
+    listing = scan_dataset(spec)  # layout errors before any mapping or decoding
+    known = _known_dataset(listing.classes)
+    if known:
+        log.info("the classes are the %s classes: using its reviewed mapping", known)
+    synsets = _class_synsets(listing.classes, known, mapping)  # mapping errors before decoding
+    name = listing.root.resolve().name
+    if listing.root.is_file():
+        name = listing.root.resolve().stem
+    n_images = len(listing.train.paths) + len(listing.test.paths)
+    probe = _probe(listing.train.paths, listing.train.targets, image_size, skip_corrupt)
+    side = image_size or probe.size
+    stream = choose_storage(storage, n_images * probe.in_chans * side * side, name)
+    if not stream:
+        loaded = load_image_folder(
+            listing, image_size=image_size, skip_corrupt=skip_corrupt, on_progress=on_progress
+        )
+        train, test = loaded.train, loaded.test
+        stats = channel_stats(train.images)  # a folder copy may differ from the original
+        return _Loaded(
+            name, train, test, listing.classes, synsets, stats, str(listing.root),
+            skipped=loaded.skipped, notes=list(listing.notes),
+        )  # fmt: skip
+    options = {
+        "in_chans": probe.in_chans,
+        "image_size": side,
+        "resize": image_size is not None,
+        "skip_corrupt": skip_corrupt,
+    }
+    train = FileImages(listing.train.paths, listing.train.targets, **options)
+    test = FileImages(listing.test.paths, listing.test.targets, **options)
+    return _Loaded(
+        name, train, test, listing.classes, synsets, probe.stats, str(listing.root),
+        storage="streaming", notes=list(listing.notes),
+    )  # fmt: skip
+
+
+def _load_shards(
+    folder: Path, mapping: str | Path | None, image_size: int | None, skip_corrupt: bool,
+    storage: str,
+) -> _Loaded:  # fmt: skip
+    """Shards written by ``labelspace pack``: class list and synsets come with them."""
+    from labelspace.data.shards import ShardImages, read_manifest
+
+    if mapping is not None:
+        raise InputError(
+            f"--mapping: {folder} holds packed shards, whose classes were mapped when they "
+            "were packed; pack them again with --mapping to change it"
+        )
+    if storage == "memory":
+        raise InputError(
+            f"--in-memory: {folder} holds packed shards, which are always streamed; pass the "
+            "original dataset to decode it into memory"
+        )
+    manifest = read_manifest(folder)
+    splits = [
+        ShardImages.open(folder, split, in_chans=3, image_size=1, skip_corrupt=skip_corrupt)
+        for split in ("train", "test")
+    ]
+    probe = _probe_lazy(splits[0], image_size)
+    side = image_size or probe.size
+    train, test = (
+        s.with_size(in_chans=probe.in_chans, image_size=side, resize=image_size is not None)
+        for s in splits
+    )
+    return _Loaded(
+        folder.resolve().name, train, test, list(manifest["classes"]), list(manifest["synsets"]),
+        probe.stats, str(folder), storage="shards", notes=list(manifest.get("notes", [])),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """What a sample of a dataset's images says: channels, size, normalisation."""
+
+    in_chans: int
+    size: int
+    stats: tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _sample(n: int, targets: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """At most :data:`STATS_SAMPLE` indices in class proportion (all of them when fewer)."""
+    if n <= STATS_SAMPLE:
+        return torch.arange(n)
+    from labelspace.data.splits import stratified_split
+
+    return stratified_split(torch.as_tensor(targets), STATS_SAMPLE / n, 0)[1]
+
+
+def _probe(
+    paths: Sequence[Path], targets: Sequence[int], image_size: int | None, skip_corrupt: bool
+) -> _Probe:
+    """Decode a seeded, class-proportional sample of the training images."""
+    pick = _sample(len(paths), targets).tolist()
+    decoded = decode_images([paths[i] for i in pick], image_size=image_size, skip_corrupt=True)
+    if decoded.skipped and not skip_corrupt:
+        raise CorruptImageError(decoded.skipped[0], "not a readable image")
+    return _stats_probe(decoded.images)
+
+
+def _probe_lazy(dataset: Any, image_size: int | None) -> _Probe:
+    from labelspace.data.images_io import open_image
+
+    pick = _sample(len(dataset), dataset.targets).tolist()
+    first = open_image(dataset.source(pick[0]))
+    size = image_size or first.height
+    gray = all(open_image(dataset.source(i)).mode == "L" for i in pick[:200])
+    channels = 1 if gray else 3
+    probe = dataset.with_size(in_chans=channels, image_size=size, resize=image_size is not None)
+    images = torch.stack([probe.read(i) for i in pick])
+    return _stats_probe(images)
+
+
+def _stats_probe(images: torch.Tensor) -> _Probe:
+    return _Probe(int(images.shape[1]), int(images.shape[2]), channel_stats(images))
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -286,3 +527,36 @@ def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
 def _looks_like_path(spec: str) -> bool:
     """Whether ``spec`` names a file system path rather than a dataset name."""
     return Path(spec).expanduser().exists() or any(c in spec for c in "/\\~") or spec[:1] == "."
+
+
+def pack_dataset(
+    spec: str | Path,
+    out: str | Path,
+    *,
+    mapping: str | Path | None = None,
+    overwrite: bool = False,
+    skip_corrupt: bool = False,
+    shard_mb: int = 256,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Pack a dataset on disk (any layout of :mod:`labelspace.data.layouts`) into shards.
+
+    The classes are mapped to synsets now (``mapping`` as for :func:`load_dataset`), so the
+    shards carry their class list and synsets; ``--data OUT`` then trains from them. Returns
+    the manifest (:func:`labelspace.data.shards.pack`)."""
+    from labelspace.data.layouts import scan_dataset
+    from labelspace.data.shards import pack
+
+    if shard_mb < 1:
+        raise InputError(f"--shard-mb must be >= 1, got {shard_mb}")
+    listing = scan_dataset(spec)
+    synsets = _class_synsets(listing.classes, _known_dataset(listing.classes), mapping)
+    return pack(
+        listing,
+        synsets,
+        out,
+        overwrite=overwrite,
+        shard_bytes=shard_mb << 20,
+        skip_corrupt=skip_corrupt,
+        on_progress=on_progress,
+    )

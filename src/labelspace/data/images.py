@@ -95,6 +95,10 @@ class InMemoryImages(Dataset[tuple[torch.Tensor, int]]):
             )
         return InMemoryImages(self.images[index], self.targets[index], self.transform)
 
+    def in_memory(self) -> InMemoryImages:
+        """This dataset (already decoded); streamed datasets decode theirs here."""
+        return self
+
     def with_transform(self, transform: Transform | None) -> InMemoryImages:
         """The same images and targets (shared, not copied) with another transform."""
         return InMemoryImages(self.images, self.targets, transform)

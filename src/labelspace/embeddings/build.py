@@ -12,7 +12,7 @@ from labelspace.embeddings.baselines import onehot_embedding, random_embedding
 from labelspace.embeddings.poincare import PoincareConfig, train_poincare
 from labelspace.embeddings.store import LabelEmbedding
 from labelspace.errors import InputError
-from labelspace.hierarchy.sources import LabelGraph
+from labelspace.hierarchy.sources import LabelGraph, split_own_leaf
 
 ONEHOT_LIMIT = 20_000
 
@@ -88,15 +88,22 @@ def _sphere(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) ->
 
     emb = sphere_embedding(graph.hierarchy)
     emb.training["source"] = graph.name
-    if graph.wordnet:
-        emb.synsets = list(emb.labels)
+    emb.synsets = [graph.synset_of(label) for label in emb.labels]
     return emb
 
 
 def _text(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) -> LabelEmbedding:
     from labelspace.embeddings.text import text_embedding
 
-    emb = text_embedding(graph.labels, graph.synsets if graph.wordnet else None, device=device)
+    # a class's own leaf (chair.n.01/chair) is described by the class's name ("chair")
+    leaves = [split_own_leaf(label) if graph.wordnet else None for label in graph.labels]
+    names = [leaf[1] if leaf else None for leaf in leaves]
+    emb = text_embedding(
+        graph.labels,
+        graph.synsets if graph.wordnet else None,
+        names=names if any(names) else None,
+        device=device,
+    )
     emb.training["source"] = graph.name
     return emb
 
@@ -125,8 +132,7 @@ def _onehot(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) ->
             f"{len(classes)}x{len(classes)} matrix; use a smaller hierarchy"
         )
     emb = onehot_embedding(classes)
-    if graph.wordnet:
-        emb.synsets = list(classes)
+    emb.synsets = [graph.synset_of(c) for c in classes]
     emb.training["source"] = graph.name
     return emb
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from labelspace.embeddings.store import LabelEmbedding
+from labelspace.embeddings.store import EmbeddingFileError, LabelEmbedding
 from labelspace.errors import InputError
 from labelspace.hierarchy.graph import Hierarchy
+from labelspace.hierarchy.sources import own_leaf, split_own_leaf, wordnet_graph
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,14 @@ EMBEDDING_FILE = "embedding.safetensors"
 class LabelSpace:
     """Classes (dataset names, target order), their synsets, hierarchy and embedding.
 
-    ``hierarchy.classes`` are the synsets in target order. ``embedding`` covers every node of
-    the hierarchy where its kind allows (so coarser labels have points too) and is ``None``
-    for methods that need no label vectors (softmax and its hierarchical peers).
+    ``synsets`` are the classes' WordNet synsets, as the dataset maps them (what a run's
+    config.yaml keeps). ``hierarchy.classes`` are the class nodes, :attr:`nodes`: a class's
+    synset, or, for a class whose synset lies above another class's synset, a leaf of its own
+    under that synset (``chair.n.01/chair``; see
+    :func:`~labelspace.hierarchy.sources.wordnet_graph`), so that every class is a leaf.
+    ``embedding`` covers every node of the hierarchy where its kind allows (so coarser labels
+    have points too) and is ``None`` for methods that need no label vectors (softmax and its
+    hierarchical peers).
     """
 
     classes: list[str]
@@ -42,8 +48,25 @@ class LabelSpace:
     def __post_init__(self) -> None:
         if len(self.classes) != len(self.synsets):
             raise ValueError("classes and synsets must have the same length")
-        if list(self.hierarchy.classes) != list(self.synsets):
-            raise ValueError("the hierarchy's classes must be the synsets in target order")
+        nodes = self.hierarchy.classes
+        if len(nodes) != len(self.synsets) or not all(
+            node == synset or (node == own_leaf(synset, name) and self._parents(node) == [synset])
+            for name, synset, node in zip(self.classes, self.synsets, nodes, strict=True)
+        ):
+            raise ValueError(
+                "the hierarchy's classes must be the synsets in target order, or leaves of "
+                "their own directly under them"
+            )
+        self.hierarchy.require_leaf_classes()
+
+    def _parents(self, node: str) -> list[str]:
+        h = self.hierarchy
+        return [h.nodes[p] for p in h.parents[h.index[node]]]
+
+    @property
+    def nodes(self) -> list[str]:
+        """The class nodes of the hierarchy and the embedding, in target order."""
+        return list(self.hierarchy.classes)
 
     @property
     def num_classes(self) -> int:
@@ -59,15 +82,18 @@ class LabelSpace:
         """Label vectors of the classes in target order, ``(C, D)``."""
         if self.embedding is None:
             raise ValueError("this label space has no embedding")
-        return self.embedding.subset(list(self.synsets)).vectors.float()
+        return self.embedding.subset(self.nodes).vectors.float()
 
     @property
     def curvature(self) -> float:
         return self.embedding.curvature if self.embedding is not None else 0.0
 
     def path_to_root(self, target: int) -> list[str]:
-        """Readable path of class ``target`` up the hierarchy ("sneaker < shoe < ...")."""
-        return [readable_name(n) for n in self.hierarchy.path_to_root(self.synsets[target])]
+        """Readable path of class ``target`` up the hierarchy ("sneaker < shoe < ...").
+
+        A class's own leaf and its synset read alike ("chair"); the name is shown once."""
+        names = [readable_name(n) for n in self.hierarchy.path_to_root(self.nodes[target])]
+        return [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]]
 
     def save_embedding(self, folder: Path) -> None:
         if self.embedding is not None:
@@ -75,7 +101,11 @@ class LabelSpace:
 
 
 def readable_name(node: str) -> str:
-    """``sneaker.n.01`` -> ``sneaker``; other node names unchanged."""
+    """``sneaker.n.01`` -> ``sneaker``; a class's own leaf ``chair.n.01/chair`` -> ``chair``;
+    other node names unchanged."""
+    leaf = split_own_leaf(node)
+    if leaf is not None:
+        return leaf[1].replace("_", " ")
     parts = node.rsplit(".", 2)
     if len(parts) == 3 and parts[1] == "n" and parts[2].isdigit():
         return parts[0].replace("_", " ")
@@ -96,18 +126,19 @@ def build_label_space(
 
     ``embedding`` is ``None`` (no label vectors), a kind from
     :data:`labelspace.embeddings.build.KINDS` (trained or computed here on the hierarchy the
-    classes induce) or a saved embedding file, which must contain every class's synset.
+    classes induce) or a saved embedding file, which must contain every class's
+    node (:attr:`LabelSpace.nodes`).
     """
-    from labelspace.hierarchy.sources import wordnet_graph
-
-    graph = wordnet_graph(name, list(synsets))
-    space = LabelSpace(list(classes), list(synsets), graph.hierarchy)
+    graph = wordnet_graph(name, list(synsets), list(classes))
+    notes = list(graph.hierarchy.notes)
+    space = LabelSpace(list(classes), list(synsets), graph.hierarchy, notes=notes)
     if embedding is None:
         return space
     if isinstance(embedding, LabelEmbedding):
         space.embedding = embedding
     elif Path(str(embedding)).suffix == ".safetensors" or Path(str(embedding)).exists():
         space.embedding = LabelEmbedding.load(embedding)
+        _check_own_leaves(space, embedding)
     else:
         from labelspace.embeddings.build import KINDS, build_embedding
         from labelspace.embeddings.poincare import PoincareConfig
@@ -120,5 +151,18 @@ def build_label_space(
         log.info("building the %s label embedding of %d classes", embedding, len(classes))
         config = PoincareConfig(dim=dim, seed=seed)
         space.embedding = build_embedding(graph, str(embedding), config=config, device=device)
-    space.embedding.subset(list(synsets))  # every class must have a vector: clear error if not
+    space.embedding.subset(space.nodes)  # every class must have a vector: clear error if not
     return space
+
+
+def _check_own_leaves(space: LabelSpace, path: str | Path) -> None:
+    """An embedding file without the classes' own leaves: say why they are needed."""
+    have = set(space.embedding.labels)
+    nodes = zip(space.nodes, space.synsets, strict=True)
+    lacking = [node for node, synset in nodes if node != synset and node not in have]
+    if lacking:
+        raise EmbeddingFileError(
+            f"{path} has no vector for {', '.join(lacking)} ({'; '.join(space.notes)}). "
+            "Embed these classes with `labelspace embed` given the dataset or its class names "
+            "(comma-separated), which makes those leaves, and pass that file instead"
+        )

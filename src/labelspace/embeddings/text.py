@@ -68,13 +68,17 @@ def load_model(device: str | None = None) -> Any:
 
 
 def label_texts(
-    labels: Sequence[str], synsets: Sequence[str | None] | None = None
+    labels: Sequence[str],
+    synsets: Sequence[str | None] | None = None,
+    names: Sequence[str | None] | None = None,
 ) -> tuple[list[str], list[str | None]]:
     """The sentence encoded for each label, and the synset (or None) it was described by.
 
     Without ``synsets``, a label that looks like a synset name (``dog.n.01``) is looked up in
     WordNet; one that looks like it but is not in WordNet is an error rather than silently
-    encoded as the string "dog.n.01".
+    encoded as the string "dog.n.01". A label without a synset is encoded as its entry in
+    ``names`` where that is given and not None (a class's own leaf ``chair.n.01/chair`` as
+    "chair"), else as the label itself.
     """
     if isinstance(labels, str):
         raise TypeError("labels must be a sequence of strings, not a single string")
@@ -91,12 +95,15 @@ def label_texts(
             raise ValueError(
                 f"synsets must have one entry per label ({len(labels)}); got {len(resolved)}"
             )
+    words = list(names) if names is not None else [None] * len(labels)
+    if len(words) != len(labels):
+        raise ValueError(f"names must have one entry per label ({len(labels)}); got {len(words)}")
     texts: list[str] = []
     wn = None
     unknown: list[str] = []
-    for label, name in zip(labels, resolved, strict=True):
+    for label, name, word in zip(labels, resolved, words, strict=True):
         if name is None:
-            texts.append(LABEL_TEMPLATE.format(label=label.replace("_", " ")))
+            texts.append(LABEL_TEMPLATE.format(label=(word or label).replace("_", " ")))
             continue
         if wn is None:
             from labelspace.hierarchy.wordnet import wordnet
@@ -121,13 +128,15 @@ def text_embedding(
     labels: Sequence[str],
     synsets: Sequence[str | None] | None = None,
     *,
+    names: Sequence[str | None] | None = None,
     batch_size: int = 64,
     device: str | None = None,
 ) -> LabelEmbedding:
-    """Unit-norm all-MiniLM-L6-v2 sentence embeddings (384-d) of the labels' descriptions."""
+    """Unit-norm all-MiniLM-L6-v2 sentence embeddings (384-d) of the labels' descriptions
+    (:func:`label_texts`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    texts, resolved = label_texts(labels, synsets)
+    texts, resolved = label_texts(labels, synsets, names)
     model = load_model(device)
     with torch.inference_mode():
         vectors = model.encode(

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from labelspace.analysis.analyze import AnalysisConfig
-from labelspace.errors import InputError
+from labelspace.errors import InputError, LabelspaceError
 from labelspace.files import atomic_write_text, check_output, first_missing, removed_on_failure
 from labelspace.models.methods import get_method
 from labelspace.training.runs import (
@@ -124,14 +124,28 @@ def run_comparison(
     # a rerun reuses finished runs, resumes interrupted ones and trains missing ones (new
     # methods or seeds); the report is derived from the runs and is always rewritten.
     # A comparison that fails before any run kept a file leaves no folder behind.
+    # A run that fails (a diverged model, an evaluation error) does not stop the others: the
+    # report covers the methods that finished, lists the failures, and the comparison then
+    # ends with an error naming them (a rerun resumes or finishes what failed).
     with removed_on_failure(
         first_missing(out), keep=lambda: any(p.is_file() for p in out.rglob("*"))
     ):
         done: set[Path] = set()
+        failures: dict[str, str] = {}  # "method (seed s)" -> what went wrong
 
-        def ensure(name: str, config: TrainConfig, run: Path) -> None:
+        def ensure(name: str, config: TrainConfig, run: Path) -> bool:
             if run in done:
-                return
+                return True
+            try:
+                _ensure(name, config, run)
+            except LabelspaceError as exc:
+                failures[f"{name} (seed {config.seed})"] = str(exc)
+                log.error("%s (seed %d) failed: %s", name, config.seed, exc)
+                return False
+            done.add(run)
+            return True
+
+        def _ensure(name: str, config: TrainConfig, run: Path) -> None:
             if (run / METRICS_FILE).is_file() and not overwrite:
                 log.info("%s: reusing the finished run in %s", name, run)
             elif (run / LAST_CHECKPOINT).is_file() and not overwrite:
@@ -141,7 +155,6 @@ def run_comparison(
                 train(config, run, overwrite=True, progress=progress)
             if analysis is not None and (overwrite or not (run / ANALYSIS_FILE).is_file()):
                 analyze_run(run, replace(analysis, seed=config.seed))
-            done.add(run)
 
         total = len(methods) * len(seed_values)
         for s, seed in enumerate(seed_values):
@@ -151,7 +164,10 @@ def run_comparison(
                     on_method(label, s * len(methods) + i, total)
                 stages = item.split(">")
                 first = stage_config(replace(base, seed=seed), stages[0])
-                ensure(stages[0], first, run_folder(out, stages[0], seed, seed_values))
+                if not ensure(stages[0], first, run_folder(out, stages[0], seed, seed_values)):
+                    if len(stages) == 2:
+                        failures[f"{item} (seed {seed})"] = f"its first stage {stages[0]} failed"
+                    continue
                 if len(stages) == 2:
                     init = str(run_folder(out, stages[0], seed, seed_values))
                     second = stage_config(replace(base, seed=seed), stages[1])
@@ -160,7 +176,21 @@ def run_comparison(
                         replace(second, epochs=ft_epochs, init_from=init),
                         run_folder(out, item, seed, seed_values),
                     )
-        return write_report(out, methods, seed_values, command=command)
+        finished = [m for m in methods if not any(f.startswith(f"{m} (seed") for f in failures)]
+        if not finished:
+            raise RunError(f"every run failed: {_listed(failures)}")
+        report = write_report(out, finished, seed_values, command=command, failures=failures)
+    if failures:
+        raise RunError(
+            f"{len(failures)} run(s) failed; the report {report} covers the other methods. "
+            f"{_listed(failures)}. Fix the cause and run the same command again: it reuses "
+            "the finished runs (a run whose evaluation failed: `labelspace evaluate RUN`)"
+        )
+    return report
+
+
+def _listed(failures: dict[str, str]) -> str:
+    return "; ".join(f"{name}: {why}" for name, why in failures.items())
 
 
 def load_results(out: Path, methods: Sequence[str], seeds: Sequence[int] = (0,)):
@@ -189,8 +219,10 @@ def write_report(
     seeds: Sequence[int] = (0,),
     *,
     command: str | None = None,
+    failures: dict[str, str] | None = None,
 ) -> Path:
-    """Markdown and HTML report with figures for finished runs under ``out``."""
+    """Markdown and HTML report with figures for finished runs under ``out``; ``failures``
+    (run -> why) are listed at its end."""
 
     from labelspace.embeddings.space import build_label_space
     from labelspace.reporting.comparison import build_report
@@ -208,6 +240,10 @@ def write_report(
         budget=_budget(out, results, seeds),
         setup=_setup(command, seeds),
     )
+    if failures:
+        text += "\n## Runs that failed\n\n" + "".join(
+            f"- **{name}**: {why}\n" for name, why in failures.items()
+        )
     report = out / REPORT_FILE
     atomic_write_text(report, text)
     write_html_report(report)

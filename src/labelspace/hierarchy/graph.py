@@ -175,6 +175,39 @@ class Hierarchy:
             path.append(i)
         return [self.nodes[j] for j in path]
 
+    def classes_below(self) -> dict[str, list[str]]:
+        """Each class that has other classes below it, with those classes (class order).
+
+        Empty when every class is a leaf of the classes, which the metrics need: then
+        :attr:`class_lca_height` is 0 exactly on its diagonal.
+        """
+        position = {int(i): c for c, i in enumerate(self.class_indices)}
+        below: dict[int, list[int]] = {}
+        for c, i in enumerate(self.class_indices):
+            for a in self._ancestor_sets[int(i)]:
+                if a in position:
+                    below.setdefault(position[a], []).append(c)
+        return {self.classes[a]: [self.classes[c] for c in sorted(below[a])] for a in sorted(below)}
+
+    def require_leaf_classes(self) -> None:
+        """Raise :class:`HierarchyError` unless every class is a leaf (no class below another).
+
+        Mistake severity, hdist@k, hp@k, soft labels and the sphere embedding measure a
+        mistake by the height of the classes' LCA, which must be 0 for a class and itself.
+        """
+        below = self.classes_below()
+        if below:
+            shown = "; ".join(
+                f"{c!r} is above {', '.join(repr(b) for b in kids[:5])}"
+                f"{' ...' if len(kids) > 5 else ''}"
+                for c, kids in list(below.items())[:5]
+            )
+            raise HierarchyError(
+                f"{len(below)} class(es) have other classes below them in the hierarchy "
+                f"({shown}{' ...' if len(below) > 5 else ''}); every class must be a leaf, so "
+                "give each such class a leaf of its own under its node, or remove it"
+            )
+
     # ----------------------------------------------------------------- depth and height
     @cached_property
     def depth(self) -> np.ndarray:

@@ -44,6 +44,7 @@ __all__ = [
     "merge_mappings",
     "normalize_name",
     "read_mapping_file",
+    "refuse_shared",
     "resolve_synset",
 ]
 
@@ -516,7 +517,7 @@ def map_names(
             warnings.warn(_guess_message(name, match), AmbiguousNameWarning, stacklevel=2)
     if unmapped:
         raise UnmappedNameError(unmapped, {n: _close_candidates(n) for n in unmapped})
-    _refuse_shared(names, result)
+    refuse_shared(names, result)
     return result
 
 
@@ -526,8 +527,12 @@ def _quoted(names: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
-def _refuse_shared(names: Sequence[str], synsets: Sequence[str]) -> None:
-    """Refuse classes that share a synset: their label embeddings (targets) would coincide."""
+def refuse_shared(names: Sequence[str], synsets: Sequence[str]) -> None:
+    """Refuse classes that share a synset: their label embeddings (targets) would coincide.
+
+    Raises:
+        SharedSynsetError: naming the classes of each shared synset and how to fix it.
+    """
     by_synset: dict[str, list[str]] = {}
     for name, synset in zip(names, synsets, strict=True):
         by_synset.setdefault(synset, []).append(name)

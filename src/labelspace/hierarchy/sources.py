@@ -9,8 +9,9 @@ for all other sources they are the transitive closure of the hierarchy.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ from labelspace.hierarchy.mapping import (
     dataset_mapping,
     map_names,
     merge_mappings,
+    normalize_name,
     read_mapping_file,
+    refuse_shared,
 )
 from labelspace.hierarchy.wordnet import (
     induced_parents,
@@ -35,6 +38,12 @@ from labelspace.hierarchy.wordnet import (
 log = logging.getLogger(__name__)
 
 WORDNET_SOURCES = ("mammals", "nouns")
+OWN_LEAF_SEPARATOR = "/"
+# a synset name (dog.n.01) or a wnid (n02084071): not a readable class name
+_IDENTIFIER = re.compile(r"^.+\.[a-z]\.\d+$|^[a-z]\d{8}$")
+# synset, then the class: the shortest prefix that ends like a noun synset name (WordNet's own
+# names may hold a "/", as in 24/7.n.01, but never ".n.01/")
+_OWN_LEAF = re.compile(r"^(?P<synset>.+?\.n\.\d{2,})/(?P<name>.+)$")
 
 
 class SourceError(InputError):
@@ -56,7 +65,14 @@ class LabelGraph:
 
     @property
     def synsets(self) -> list[str | None]:
-        return list(self.hierarchy.nodes) if self.wordnet else [None] * len(self.hierarchy)
+        """The WordNet synset of each node; None for a class's own leaf (:func:`own_leaf`)
+        and for every node of a hierarchy that is not WordNet's."""
+        return [self.synset_of(n) for n in self.hierarchy.nodes]
+
+    def synset_of(self, node: str) -> str | None:
+        if not self.wordnet or split_own_leaf(node) is not None:
+            return None
+        return node
 
 
 def from_closure(
@@ -79,9 +95,71 @@ def _indexed(hierarchy: Hierarchy, pairs: Sequence[tuple[str, str]]) -> np.ndarr
     return np.array([(index[a], index[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
 
 
-def wordnet_graph(name: str, synsets: Sequence[str]) -> LabelGraph:
-    """The hierarchy WordNet induces on ``synsets`` (all their hypernyms, one root)."""
-    hierarchy = Hierarchy.from_parents(induced_parents(synsets), classes=list(synsets))
+def own_leaf(synset: str, name: str) -> str:
+    """The class node of class ``name`` when other classes lie below its ``synset``.
+
+    ``chair.n.01/chair``: the synset, ``/`` and the class name as :func:`normalize_name` spells
+    it (a class named by a synset name or a wnid is named by the synset's lemma). The name
+    never ends like a synset name (``.n.01``), so it is never a WordNet synset, and it is the
+    same whenever the same classes are given.
+    """
+    label = normalize_name(name)
+    if not label or _IDENTIFIER.match(label):
+        label = synset.rsplit(".", 2)[0].lower()
+    return f"{synset}{OWN_LEAF_SEPARATOR}{label}"
+
+
+def split_own_leaf(node: str) -> tuple[str, str] | None:
+    """``(synset, class name)`` of a node made by :func:`own_leaf`; None for any other node."""
+    match = _OWN_LEAF.match(node)
+    if match is None or _IDENTIFIER.match(node):
+        return None
+    return match["synset"], match["name"]
+
+
+def wordnet_graph(
+    name: str, synsets: Sequence[str], classes: Sequence[str] | None = None
+) -> LabelGraph:
+    """The hierarchy WordNet induces on ``synsets`` (all their hypernyms, one root).
+
+    ``classes`` names the classes (default: their synsets). Every class node is a leaf: a
+    class whose synset lies above another class's synset (chair above windsor chair) gets a
+    leaf of its own under that synset (:func:`own_leaf`, ``chair.n.01/chair``) as its class
+    node, and the synset stays an inner node, a coarser label (back-off may answer "chair"
+    for a Windsor chair). Each such class gets a line in :attr:`Hierarchy.notes`, also
+    logged. The same classes and synsets always give the same hierarchy.
+
+    Raises:
+        labelspace.hierarchy.mapping.SharedSynsetError: two classes with one synset.
+    """
+    synsets = list(synsets)
+    names = list(synsets) if classes is None else list(classes)
+    if len(names) != len(synsets):
+        raise ValueError(f"{len(names)} classes but {len(synsets)} synsets: give one each")
+    refuse_shared(names, synsets)
+    parents = dict(induced_parents(synsets))
+    hierarchy = Hierarchy.from_parents(parents, classes=synsets)
+    below = hierarchy.classes_below()
+    if below:
+        name_of = dict(zip(synsets, names, strict=True))
+        nodes, notes = [], []
+        for cls, synset in zip(names, synsets, strict=True):
+            if synset not in below:
+                nodes.append(synset)
+                continue
+            leaf = own_leaf(synset, cls)
+            parents[leaf] = [synset]
+            nodes.append(leaf)
+            kids = ", ".join(repr(name_of[k]) for k in below[synset])
+            notes.append(
+                f"class {cls!r} is an ancestor of {kids} in WordNet: it gets its own leaf "
+                f"{leaf} under {synset}"
+            )
+        hierarchy = Hierarchy.from_parents(parents, classes=nodes)
+        hierarchy = replace(hierarchy, notes=(*hierarchy.notes, *notes))
+        for note in notes:
+            log.info(note)
+    hierarchy.require_leaf_classes()
     return LabelGraph(name, hierarchy, hierarchy.closure(), wordnet=True)
 
 
@@ -117,7 +195,8 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
         overrides = dataset_mapping(key)
         if mapping is not None:
             overrides = merge_mappings(overrides, read_mapping_file(mapping))
-        return wordnet_graph(key, map_names(DATASET_CLASSES[key], overrides=overrides))
+        names = DATASET_CLASSES[key]
+        return wordnet_graph(key, map_names(names, overrides=overrides), names)
     path = Path(spec)
     if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or path.exists():
         if mapping is not None:
@@ -138,4 +217,4 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
             f"{' or '.join(WORDNET_SOURCES)}, a hierarchy file (.tsv, .csv, .txt, .json), or a "
             f"comma-separated list of class names (e.g. 'dog,cat,truck'). As a class name: {exc}"
         ) from None
-    return wordnet_graph("classes", synsets)
+    return wordnet_graph("classes", synsets, names)

@@ -63,8 +63,12 @@ class TrainConfig:
     devices: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
-    workers: int = 0
+    workers: int | None = None  # DataLoader workers; default: 0 in memory, spare cores streaming
     skip_corrupt: bool = False
+    image_size: int | None = None  # bring every image to N x N (shorter side, centre crop)
+    storage: str = "auto"  # auto | memory | streaming (--in-memory/--streaming)
+    pretrained: str | None = None  # timm/state-dict weights file that starts the backbone
+    freeze_backbone: bool = False  # train the head only (a linear probe)
     download: bool = False  # torchvision datasets only
     augment: str | None = None  # none | flip | crop | crop-flip; default: by image type
     init_from: str | None = None  # a run whose backbone starts this one (two-stage)
@@ -90,6 +94,7 @@ class TrainConfig:
         The checks that need the data (class names for ``--unseen``, the label embedding's
         content, the size of the training set) run in :func:`labelspace.training.runs.prepare`,
         which is also before anything is written."""
+        from labelspace.data.datasets import STORAGES
         from labelspace.data.transforms import AUGMENTATIONS
         from labelspace.models.methods import get_method
 
@@ -97,7 +102,9 @@ class TrainConfig:
         require_at_least(1, epochs=self.epochs, devices=self.devices, dim=self.embedding_dim)
         # batch norm (small-cnn, ResNets) cannot normalise a batch of one image
         require_at_least(2, batch_size=self.batch_size)
-        require_at_least(1, train_limit=self.train_limit, test_limit=self.test_limit)
+        require_at_least(
+            1, train_limit=self.train_limit, test_limit=self.test_limit, image_size=self.image_size
+        )
         require_at_least(0, workers=self.workers, seed=self.seed)
         if self.seed > SEED_MAX:  # seed + epoch seeds NumPy, which takes 32 bits
             raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {self.seed}")
@@ -122,5 +129,13 @@ class TrainConfig:
             raise InputError(
                 f"unknown --accelerator {self.accelerator!r}; use one of {', '.join(ACCELERATORS)}"
             )
+        if self.storage not in STORAGES:
+            raise InputError(f"unknown storage {self.storage!r}; use one of {', '.join(STORAGES)}")
         if self.init_from is not None and not Path(self.init_from).is_dir():
             raise MissingInputError(f"--init-from {self.init_from}: no such run folder")
+        if self.pretrained is not None and not Path(self.pretrained).is_file():
+            raise MissingInputError(f"--pretrained {self.pretrained}: no such file")
+        if self.pretrained is not None and self.init_from is not None:
+            raise InputError(
+                "--pretrained and --init-from both give the backbone's first weights; pass one"
+            )

@@ -9,9 +9,8 @@ last finished epoch and ends exactly where an uninterrupted run would.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Iterator
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +20,9 @@ import torch
 import torchmetrics
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
+from labelspace.data.module import EVAL_BATCH_SIZE, eval_loader
 from labelspace.errors import InputError
 from labelspace.files import atomic_write
 from labelspace.models.losses import ClassScoreLoss
@@ -30,6 +30,8 @@ from labelspace.models.methods import Method
 from labelspace.training.config import OPTIMIZERS, DivergedError
 
 log = logging.getLogger(__name__)
+
+DIVERGENCE_CHECK_EVERY = 50  # training steps between two reads of the non-finite loss count
 
 
 class LabelSpaceNet(nn.Module):
@@ -88,14 +90,39 @@ class LabelSpaceClassifier(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         # an epoch depends only on (seed, epoch) and the weights: resumed runs match
         L.seed_everything(self.seed + self.current_epoch, workers=True, verbose=False)
+        self._train_nonfinite = torch.zeros((), dtype=torch.long, device=self.device)
+        if self.frozen_backbone:  # a linear probe keeps its batch-norm statistics
+            self.net.backbone.eval()
+
+    @property
+    def frozen_backbone(self) -> bool:
+        return not any(p.requires_grad for p in self.net.backbone.parameters())
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
         images, targets = batch
         loss = self.criterion(self(images), targets)
-        if not torch.isfinite(loss):
-            self._diverged(f"the training loss became {loss.item()}")
+        # counted on the device, not synced per step: read every DIVERGENCE_CHECK_EVERY steps
+        # (a diverged run stops early) and before the epoch's checkpoint is written
+        self._train_nonfinite += (~torch.isfinite(loss)).long()
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if (batch_idx + 1) % DIVERGENCE_CHECK_EVERY == 0:
+            self._check_training_loss()
+
+    def _check_training_loss(self) -> None:
+        bad = getattr(self, "_train_nonfinite", None)
+        if bad is not None and int(bad) > 0:
+            self._diverged(f"the training loss was not finite in {int(bad)} step(s)")
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> dict:
+        images, targets = batch
+        features = self.net.backbone(images)
+        out = {"scores": self.scores(self.net.head(features)).float().cpu(), "targets": targets}
+        if getattr(self, "keep_features", False):
+            out["features"] = features.float().cpu()
+        return out
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
         images, targets = batch
@@ -115,6 +142,7 @@ class LabelSpaceClassifier(L.LightningModule):
         # the last optimiser step of an epoch can break the weights after the last training
         # loss was checked; this hook runs before the epoch's checkpoint is written, so a
         # broken model is stopped here and never replaces the last good checkpoint
+        self._check_training_loss()
         if int(self._val_nonfinite) > 0:
             self._diverged("the model's validation loss or class scores are no longer finite")
 
@@ -182,43 +210,6 @@ class RiemannianAdamW(geoopt.optim.RiemannianAdam):
         return loss
 
 
-class EpochSeededSampler(Sampler[int]):
-    """Shuffles with ``seed + epoch`` (Lightning calls :meth:`set_epoch` every epoch)."""
-
-    def __init__(self, size: int, seed: int) -> None:
-        self.size = size
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[int]:
-        # the global RNG drives the augmentations; Lightning may fetch the first batch before
-        # any epoch hook runs, so the epoch's seed is set here, where iteration starts
-        torch.manual_seed(self.seed + self.epoch)
-        gen = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.size, generator=gen).tolist())
-
-
-def train_loader(dataset: Dataset, batch_size: int, seed: int, workers: int = 0) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=EpochSeededSampler(len(dataset), seed),
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        drop_last=len(dataset) > batch_size,
-    )
-
-
-def eval_loader(dataset: Dataset, batch_size: int, workers: int = 0) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file and renames it into place, so a run killed
     while saving never leaves a truncated checkpoint behind."""
@@ -240,38 +231,42 @@ class Predictions:
     images_per_second: float
 
 
-@torch.no_grad()
 def predict(
     module: LabelSpaceClassifier,
     dataset: Dataset,
     *,
-    batch_size: int = 512,
-    device: str | torch.device = "cpu",
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+    workers: int = 0,
+    batch_size: int = EVAL_BATCH_SIZE,
     keep_features: bool = False,
 ) -> Predictions:
-    """Scores of every image of ``dataset`` (evaluation mode, no augmentation)."""
-    module = module.to(device).eval()
-    scores, targets, feats = [], [], []
+    """Scores of every image of ``dataset`` (evaluation mode, no augmentation).
+
+    Runs through Lightning's ``Trainer.predict`` on one device, so ``accelerator`` and
+    ``precision`` (a run's ``--accelerator`` and ``--precision``) apply to evaluation as they
+    do to training."""
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    module.keep_features = keep_features
     start = time.perf_counter()
-    for images, target in eval_loader(dataset, batch_size):
-        images = images.to(device)
-        features = module.net.backbone(images)
-        outputs = module.net.head(features)
-        scores.append(module.scores(outputs).float().cpu())
-        targets.append(target)
-        if keep_features:
-            feats.append(features.float().cpu())
+    with warnings.catch_warnings():  # evaluation of a small set in the main process is fine
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        batches = trainer.predict(module, dataloaders=eval_loader(dataset, batch_size, workers))
     seconds = time.perf_counter() - start
-    all_scores = torch.cat(scores)
+    module.keep_features = False
+    all_scores = torch.cat([b["scores"] for b in batches])
     return Predictions(
         scores=all_scores,
-        targets=torch.cat(targets),
+        targets=torch.cat([b["targets"] for b in batches]),
         probs=module.probabilities(all_scores),
-        features=torch.cat(feats) if keep_features else None,
+        features=torch.cat([b["features"] for b in batches]) if keep_features else None,
         images_per_second=len(all_scores) / max(seconds, 1e-9),
     )
-
-
-def steps_per_epoch(num_images: int, batch_size: int, world_size: int) -> int:
-    per_rank = math.ceil(num_images / max(world_size, 1))
-    return max(1, per_rank // batch_size if per_rank > batch_size else 1)

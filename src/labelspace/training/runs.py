@@ -7,7 +7,8 @@
     RUN/checkpoints/last.ckpt   weights + optimiser state after the last finished epoch
     RUN/logs/                   Lightning CSV logs (loss and validation accuracy per epoch)
     RUN/predictions.safetensors test-set class scores and targets
-    RUN/metrics.json            test metrics, timings, skipped files
+    RUN/training.json           training time (written when training ends)
+    RUN/metrics.json            test metrics, timings, skipped files (the run is finished)
     RUN/analysis.json           back-off, attacks and features (``labelspace analyze``)
 
 Reports are written by ``labelspace compare`` into the comparison folder, from these files.
@@ -34,7 +35,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from labelspace.data.splits import stratified_subset
+from labelspace.data.module import steps_per_epoch
 from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
 from labelspace.errors import OutputExistsError
 from labelspace.files import (
@@ -53,10 +54,7 @@ from labelspace.training.module import (
     LabelSpaceNet,
     OptimConfig,
     Predictions,
-    eval_loader,
     predict,
-    steps_per_epoch,
-    train_loader,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +67,7 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.safetensors"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 LOG_FILE = "logs/metrics.csv"
+TRAINING_FILE = "training.json"  # training time, written before the model is evaluated
 # what Lightning says about the folders a resumed run continues in (expected, so not shown)
 RESUME_WARNINGS = (
     "Experiment logs directory .* exists and is not empty",
@@ -102,8 +101,19 @@ class Prepared:
     data: Any  # labelspace.data.ImageData
     space: LabelSpace
     module: LabelSpaceClassifier
-    train_set: Any
-    val_set: Any
+    datamodule: Any  # labelspace.data.module.ImageDataModule
+
+    @property
+    def train_set(self) -> Any:
+        return self.datamodule.train_set
+
+    @property
+    def val_set(self) -> Any:
+        return self.datamodule.val_set
+
+    @property
+    def test_set(self) -> Any:
+        return self.datamodule.test_set
 
 
 def _embedding_spec(config: TrainConfig) -> str | None:
@@ -120,11 +130,15 @@ def build_module(
     image_size: int,
     steps: int = 1,
 ) -> LabelSpaceClassifier:
-    from labelspace.models.backbones import create_backbone
+    from labelspace.models.backbones import create_backbone, freeze_backbone
 
     method = get_method(config.method)
     torch.manual_seed(config.seed)  # the same seed gives every method the same initial backbone
-    backbone, features = create_backbone(config.backbone, in_chans, image_size)
+    backbone, features = create_backbone(
+        config.backbone, in_chans, image_size, pretrained=config.pretrained
+    )
+    if config.freeze_backbone:
+        freeze_backbone(backbone)
     head, criterion = method.build(features, space, config.options)
     if config.unseen:
         from labelspace.metrics.zeroshot import resolve_unseen
@@ -140,9 +154,12 @@ def build_module(
 
 
 def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
-    """Load the data, build the label space and the model; raises before writing anything."""
+    """Load the data, build the label space and the model; raises before writing anything.
+
+    Every check that could fail after training (the hierarchy of the classes, the label
+    embedding, the options) runs here, so a run never trains for minutes and then fails."""
     from labelspace.data import load_dataset
-    from labelspace.data.splits import stratified_split
+    from labelspace.data.module import ImageDataModule
 
     config.validate()
     data = load_dataset(
@@ -153,12 +170,14 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
         download=config.download,
         augment=config.augment,
         on_progress=on_progress,
+        image_size=config.image_size,
+        storage=config.storage,
     )
-    unseen: set[int] = set()
+    unseen: list[int] = []
     if config.unseen:  # checked before a label embedding is trained for these classes
         from labelspace.metrics.zeroshot import resolve_unseen
 
-        unseen = set(resolve_unseen(config.unseen, data.classes, data.synsets))
+        unseen = resolve_unseen(config.unseen, data.classes, data.synsets)
     space = build_label_space(
         data.name,
         data.classes,
@@ -167,26 +186,22 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
         dim=config.embedding_dim,
         seed=config.seed,
     )
-    train_idx, val_idx = stratified_split(data.train.targets, config.val_fraction, config.seed)
-    # the training images carry augmentation + normalisation; validation gets the test's
-    train_set = stratified_subset(data.train.subset(train_idx), config.train_limit, config.seed)
-    val_set = data.train.subset(val_idx).with_transform(data.test.transform)
-    if unseen:  # zero-shot: no image of an unseen class is trained or validated on
-        from labelspace.data.images import filter_classes
-
-        seen = [t for t in range(len(data.classes)) if t not in unseen]
-        train_set, val_set = filter_classes(train_set, seen), filter_classes(val_set, seen)
-    if config.train_limit is not None:  # a quick run validates on a proportionate share
-        share = config.val_fraction / (1 - config.val_fraction)
-        val_set = stratified_subset(
-            val_set, max(len(space.classes), round(config.train_limit * share)), config.seed
-        )
+    datamodule = ImageDataModule(
+        data,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        train_limit=config.train_limit,
+        test_limit=config.test_limit,
+        unseen=unseen,
+        workers=config.workers,
+    )
     world = config.devices if isinstance(config.devices, int) else 1
-    steps = steps_per_epoch(len(train_set), config.batch_size, world)
+    steps = steps_per_epoch(len(datamodule.train_set), config.batch_size, world)
     module = build_module(config, space, data.in_chans, data.image_size[0], steps)
     if config.init_from:
         _load_backbone(module, Path(config.init_from))
-    return Prepared(config, data, space, module, train_set, val_set)
+    return Prepared(config, data, space, module, datamodule)
 
 
 def _load_backbone(module: LabelSpaceClassifier, run: Path) -> None:
@@ -261,8 +276,10 @@ def read_run(run: Path) -> RunFile:
         raise damaged(f"its 'input' lacks one of {', '.join(INPUT_KEYS)}")
     try:
         config = TrainConfig.from_dict(raw["train"])
-        replace(config, init_from=None).validate()  # the first stage of a two-stage run may
-    except RunError:  # have been deleted since: this run does not need it any more
+        # the first stage of a two-stage run, or the pretrained weights, may have been deleted
+        # since: this run does not need them any more
+        replace(config, init_from=None, pretrained=None).validate()
+    except RunError:
         raise
     except (TypeError, ValueError) as exc:
         raise damaged(f"its training options: {exc}") from None
@@ -283,6 +300,11 @@ def _check_new_folder(run: Path, *, overwrite: bool) -> None:
         raise OutputExistsError(
             f"{run} holds a finished run; pass --overwrite to replace it "
             "(`labelspace evaluate` re-evaluates it as it is)"
+        )
+    if (run / TRAINING_FILE).is_file() and (run / LAST_CHECKPOINT).is_file():
+        raise OutputExistsError(
+            f"{run} holds a trained run that was not evaluated; `labelspace evaluate {run}` "
+            "finishes it, --overwrite replaces it"
         )
     if (run / LAST_CHECKPOINT).is_file():
         raise OutputExistsError(
@@ -431,33 +453,40 @@ def train(
     if not trainer.is_global_zero:
         return {}
     epochs_run = config.epochs - first_epoch
-    return finish(
-        run,
-        prepared,
-        train_seconds=train_seconds,
-        train_images_per_second=len(prepared.train_set) * max(epochs_run, 1) / train_seconds,
-        resumed=resume,
-    )
+    training = {
+        "train_seconds": round(train_seconds, 2),
+        "train_images_per_second": round(
+            len(prepared.train_set) * max(epochs_run, 1) / train_seconds, 1
+        ),
+        "resumed": resume,
+    }
+    atomic_write_json(run / TRAINING_FILE, training)
+    try:
+        return finish(run, prepared, **training)
+    except Exception as exc:  # the trained model is kept whatever stops its evaluation
+        raise RunError(
+            f"{run}: training finished and {LAST_CHECKPOINT} is kept, but evaluating it failed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else '-'}); fix the "
+            f"cause and run `labelspace evaluate {run}` to finish the run without training again"
+        ) from exc
 
 
 def _fit(
     trainer, prepared: Prepared, run: Path, resume: bool, first_epoch: int, *, rank_zero: bool
 ) -> None:
     """``trainer.fit``; a resumed run continues from its checkpoint and keeps its log rows."""
-    config = prepared.config
     with warnings.catch_warnings():
         if resume:  # Lightning warns that the folders it resumes into are not empty
             for message in RESUME_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
+        if prepared.config.freeze_backbone:  # a frozen backbone stays in eval mode: expected
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
         if resume and rank_zero:  # Lightning's CSV logger starts a new file: keep earlier rows
             trainer.logger.experiment.metrics[:0] = _logged_before(run, first_epoch)
             trainer.logger.save()
         trainer.fit(
             prepared.module,
-            train_dataloaders=train_loader(
-                prepared.train_set, config.batch_size, config.seed, config.workers
-            ),
-            val_dataloaders=eval_loader(prepared.val_set, 512, config.workers),
+            datamodule=prepared.datamodule,
             ckpt_path=str(run / LAST_CHECKPOINT) if resume else None,
         )
 
@@ -480,9 +509,18 @@ def _write_run_files(run: Path, prepared: Prepared) -> None:
     prepared.space.save_embedding(run)
 
 
-def test_set(prepared: Prepared):
-    data = prepared.data
-    return stratified_subset(data.test, prepared.config.test_limit, prepared.config.seed)
+def predict_set(prepared: Prepared, dataset: Any, *, keep_features: bool = False) -> Predictions:
+    """Class scores of a run's model on one of its sets, with its accelerator and precision
+    (evaluation uses one device)."""
+    config = prepared.config
+    return predict(
+        prepared.module,
+        dataset,
+        accelerator=config.accelerator,
+        precision=config.precision,
+        workers=prepared.datamodule.workers,
+        keep_features=keep_features,
+    )
 
 
 def finish(
@@ -496,8 +534,7 @@ def finish(
     """Evaluate the run's final weights on the test set and write predictions and metrics."""
     from labelspace.metrics.hierarchical import summarize
 
-    device = "cuda" if torch.cuda.is_available() and prepared.config.accelerator != "cpu" else "cpu"
-    preds = predict(prepared.module, test_set(prepared), device=device)
+    preds = predict_set(prepared, prepared.test_set)
     if not bool(torch.isfinite(preds.scores).all()):
         raise DivergedError(
             f"{run}: its weights give non-finite class scores, so its training diverged; "
@@ -532,6 +569,8 @@ def finish(
         "test": metrics,
         **({"zero_shot": zero_shot} if zero_shot else {}),
         "test_images": len(preds.targets),
+        "train_images": len(prepared.train_set),
+        "data_storage": prepared.data.storage,
         "eval_images_per_second": round(preds.images_per_second, 1),
         "skipped_files": list(prepared.data.skipped),
     }
@@ -570,7 +609,10 @@ def load_model(run: Path) -> LoadedModel:
     config, spec = saved.config, saved.input
     embedding = str(run / EMBEDDING_FILE) if _embedding_spec(config) is not None else None
     space = build_label_space(config.data, saved.classes, saved.synsets, embedding)
-    module = build_module(config, space, spec["in_chans"], spec["image_size"])
+    # the weights come from the checkpoint: the --pretrained file is not needed any more
+    module = build_module(
+        replace(config, pretrained=None), space, spec["in_chans"], spec["image_size"]
+    )
     load_final_weights(module, run)
     return LoadedModel(config, space, module.eval(), spec)
 
@@ -601,8 +643,10 @@ def evaluate_run(run: Path, *, on_progress=None) -> dict[str, Any]:
     run = Path(run)
     prepared = load_run(run, on_progress=on_progress)
     previous: dict[str, Any] = {}
-    if (run / METRICS_FILE).is_file():
-        previous = json.loads((run / METRICS_FILE).read_text(encoding="utf-8"))
+    for name in (METRICS_FILE, TRAINING_FILE):  # a finished run, or one whose evaluation failed
+        if (run / name).is_file():
+            previous = json.loads((run / name).read_text(encoding="utf-8"))
+            break
     return finish(  # the training figures of the run are kept
         run,
         prepared,
@@ -619,7 +663,7 @@ def load_run(run: Path, *, on_progress=None) -> Prepared:
     state = load_weights(run)  # a missing or damaged checkpoint is found before the data
     if (run / EMBEDDING_FILE).is_file() and _embedding_spec(config) is not None:
         config = replace(config, embedding=str(run / EMBEDDING_FILE))
-    prepared = prepare(replace(config, init_from=None), on_progress=on_progress)
+    prepared = prepare(replace(config, init_from=None, pretrained=None), on_progress=on_progress)
     load_final_weights(prepared.module, run, state)
     prepared.module.eval()
     return prepared

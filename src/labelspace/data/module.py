@@ -1,0 +1,142 @@
+"""The data path of a run as a LightningDataModule: splits, subsets and loaders in one place.
+
+:class:`ImageDataModule` takes a loaded :class:`~labelspace.data.datasets.ImageData` (in memory,
+streamed from files, or from shards) and makes what training and evaluation read:
+
+- a seeded stratified validation split of the training images (``val_fraction``);
+- ``train_limit`` / ``test_limit``: class-proportional subsets for quick runs;
+- zero-shot training: the images of ``unseen`` targets are left out of training and
+  validation (targets keep their numbers);
+- loaders: training batches shuffled with ``seed + epoch`` (:class:`EpochSeededSampler`;
+  under DDP Lightning wraps it in a DistributedSampler, so every rank reads its own part),
+  evaluation in order. ``workers`` DataLoader processes decode streamed images.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from labelspace.data.images import filter_classes
+from labelspace.data.splits import stratified_split, stratified_subset
+
+__all__ = [
+    "EVAL_BATCH_SIZE",
+    "EpochSeededSampler",
+    "ImageDataModule",
+    "default_workers",
+    "eval_loader",
+    "steps_per_epoch",
+    "train_loader",
+]
+
+EVAL_BATCH_SIZE = 512
+
+
+class EpochSeededSampler(Sampler[int]):
+    """Shuffles with ``seed + epoch`` (Lightning calls :meth:`set_epoch` every epoch)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        # the global RNG drives the augmentations; Lightning may fetch the first batch before
+        # any epoch hook runs, so the epoch's seed is set here, where iteration starts
+        torch.manual_seed(self.seed + self.epoch)
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.size, generator=gen).tolist())
+
+
+def default_workers(streaming: bool) -> int:
+    """DataLoader workers when ``--workers`` is not given: none for images in memory (the
+    main process indexes a tensor faster than workers could), one per spare core for
+    streamed images (which must be decoded), at most 8."""
+    if not streaming:
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def train_loader(dataset: Dataset, batch_size: int, seed: int, workers: int = 0) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochSeededSampler(len(dataset), seed),
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        drop_last=len(dataset) > batch_size,
+    )
+
+
+def eval_loader(
+    dataset: Dataset, batch_size: int = EVAL_BATCH_SIZE, workers: int = 0
+) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+
+
+def steps_per_epoch(num_images: int, batch_size: int, world_size: int) -> int:
+    per_rank = math.ceil(num_images / max(world_size, 1))
+    return max(1, per_rank // batch_size if per_rank > batch_size else 1)
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Training, validation and test sets of one run, and their loaders."""
+
+    def __init__(
+        self,
+        data: Any,  # labelspace.data.datasets.ImageData
+        *,
+        batch_size: int,
+        seed: int,
+        val_fraction: float,
+        train_limit: int | None = None,
+        test_limit: int | None = None,
+        unseen: Iterable[int] = (),
+        workers: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.workers = default_workers(data.streaming) if workers is None else workers
+        train_idx, val_idx = stratified_split(data.train.targets, val_fraction, seed)
+        # the training images carry augmentation + normalisation; validation gets the test's
+        train_set = stratified_subset(data.train.subset(train_idx), train_limit, seed)
+        val_set = data.train.subset(val_idx).with_transform(data.test.transform)
+        unseen = set(unseen)
+        if unseen:  # zero-shot: no image of an unseen class is trained or validated on
+            seen = [t for t in range(len(data.classes)) if t not in unseen]
+            train_set, val_set = filter_classes(train_set, seen), filter_classes(val_set, seen)
+        if train_limit is not None:  # a quick run validates on a proportionate share
+            share = val_fraction / (1 - val_fraction)
+            val_set = stratified_subset(
+                val_set, max(len(data.classes), round(train_limit * share)), seed
+            )
+        self.train_set = train_set
+        self.val_set = val_set
+        self.test_set = stratified_subset(data.test, test_limit, seed)
+
+    def train_dataloader(self) -> DataLoader:
+        return train_loader(self.train_set, self.batch_size, self.seed, self.workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return eval_loader(self.val_set, EVAL_BATCH_SIZE, self.workers)
+
+    def test_dataloader(self) -> DataLoader:
+        return eval_loader(self.test_set, EVAL_BATCH_SIZE, self.workers)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
