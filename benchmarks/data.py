@@ -7,12 +7,14 @@ Two measurements, side by side in one run each:
 layout, ...), the training set as labelspace trains on it — decoded into memory, streamed from
 files with 0, 1 and 2 DataLoader workers, and streamed from shards written by
 ``labelspace pack`` with 0, 1 and 2 workers — is iterated in training batches (augmentation
-and normalisation included, no model), and images/s and the peak resident memory of the
-process tree (main process + workers, summed RSS) are reported. Ways are interleaved over
-rounds, so drift hits all of them; reported are medians over rounds. Building the in-memory
-set (decoding everything once) is timed separately: it is paid once per run.
+and normalisation included, no model), and images/s, the decoded images held in memory and
+the memory of the DataLoader workers (their proportional set size, PSS) are reported. Ways
+are interleaved over rounds, so drift hits all of them; reported are medians over rounds.
+Building the in-memory set (decoding everything once) is timed separately: it is paid once
+per run.
 
-``memory``: peak resident memory of whole ``labelspace train`` runs (one epoch, streaming)
+``memory``: peak memory (PSS of the process and its workers, so that pages they share count
+once) of whole ``labelspace train`` runs (one epoch, streaming)
 on an increasing number of training images, to show that streaming memory does not grow
 with the data.
 
@@ -36,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +86,20 @@ def tree_rss(pid: int) -> int:
 
 @contextmanager
 def peak_rss(pid: int, every: float = 0.1) -> Iterator[dict[str, int]]:
-    """Samples the tree's RSS in a thread; ``result["peak"]`` holds the largest value seen."""
-    result = {"peak": tree_rss(pid)}
+    """Samples the tree's memory in a thread: ``result["peak"]`` is the largest total seen,
+    ``result["children"]`` the largest share of the descendants (DataLoader workers)."""
+    result = {"peak": tree_rss(pid), "children": 0}
     stop = threading.Event()
+
+    def sample() -> None:
+        total = tree_rss(pid)
+        result["peak"] = max(result["peak"], total)
+        with suppress(OSError):
+            result["children"] = max(result["children"], total - _pss(pid))
 
     def poll() -> None:
         while not stop.wait(every):
-            result["peak"] = max(result["peak"], tree_rss(pid))
+            sample()
 
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
@@ -99,7 +108,7 @@ def peak_rss(pid: int, every: float = 0.1) -> Iterator[dict[str, int]]:
     finally:
         stop.set()
         thread.join()
-        result["peak"] = max(result["peak"], tree_rss(pid))
+        sample()
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -137,6 +146,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
         console.print(
             f"{name}: decoded into memory in {build:.1f} s (peak {mem['peak'] / 2**30:.2f} GiB)"
         )
+        held = in_memory.train.images.numel() + in_memory.test.images.numel()
         ways["memory, 0 workers"] = lambda d=in_memory: (d.train, 0)
         streamed = load_dataset(spec, image_size=args.image_size, storage="streaming")
         for w in args.workers:
@@ -147,7 +157,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
         for w in args.workers:
             ways[f"shards, {w} workers"] = lambda d=packed, w=w: (d.train, w)
         rates: dict[str, list[float]] = {way: [] for way in ways}
-        peaks: dict[str, int] = dict.fromkeys(ways, 0)
+        workers_mem: dict[str, int] = dict.fromkeys(ways, 0)
         for r in range(args.rounds):
             order = list(ways)
             order = order[r % len(order) :] + order[: r % len(order)]
@@ -156,27 +166,30 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
                 with peak_rss(os.getpid()) as mem:
                     rate = _loader_rate(dataset, workers, args.batch_size, args.images)
                 rates[way].append(rate)
-                peaks[way] = max(peaks[way], mem["peak"])
+                workers_mem[way] = max(workers_mem[way], mem["children"])
         for way in ways:
             rows.append({
                 "data": name,
                 "way": way,
                 "images_per_second": statistics.median(rates[way]),
-                "peak_rss_gib": peaks[way] / 2**30,
+                "held_gib": held / 2**30 if way.startswith("memory") else 0.0,
+                "workers_pss_gib": workers_mem[way] / 2**30,
                 "in_memory_build_seconds": build if way.startswith("memory") else None,
             })  # fmt: skip
         del in_memory, streamed, packed
     table = Table(
         title=f"load + augment, {args.image_size or 'native'} px, batch {args.batch_size}"
     )
-    for col in ("data", "way", "images/s", "peak PSS (GiB)"):
+    columns = ("data", "way", "images/s", "decoded images held (GiB)", "workers' PSS (GiB)")
+    for col in columns:
         table.add_column(col, justify="right" if col != "way" else "left")
     for row in rows:
         table.add_row(
             row["data"],
             row["way"],
             f"{row['images_per_second']:,.0f}",
-            f"{row['peak_rss_gib']:.2f}",
+            f"{row['held_gib']:.2f}",
+            f"{row['workers_pss_gib']:.2f}",
         )
     console.print(table)
     return rows
@@ -210,7 +223,7 @@ def memory(args: argparse.Namespace) -> list[dict[str, Any]]:
         })  # fmt: skip
         console.print(rows[-1])
     table = Table(title=f"peak memory of `labelspace train --streaming`, {args.data}")
-    for col in ("train images", "peak memory, process tree (PSS, GiB)", "wall s", "train images/s"):
+    for col in ("train images", "peak PSS, process tree (GiB)", "wall s", "train images/s"):
         table.add_column(col, justify="right")
     for row in rows:
         table.add_row(

@@ -55,10 +55,21 @@ class EpochSeededSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         # the global RNG drives the augmentations; Lightning may fetch the first batch before
-        # any epoch hook runs, so the epoch's seed is set here, where iteration starts
-        torch.manual_seed(self.seed + self.epoch)
+        # any epoch hook runs, so the epoch's seed is set here, where iteration starts. Under
+        # DDP every rank draws the same order (each takes its own share of it) but its own
+        # augmentations
+        torch.manual_seed(self.seed + self.epoch + AUGMENT_SEED_STRIDE * _rank())
         gen = torch.Generator().manual_seed(self.seed + self.epoch)
         return iter(torch.randperm(self.size, generator=gen).tolist())
+
+
+AUGMENT_SEED_STRIDE = 1_000_003  # keeps the ranks' augmentation seeds apart
+
+
+def _rank() -> int:
+    """This process's rank under torch.distributed (0 without it)."""
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def default_workers(streaming: bool) -> int:
