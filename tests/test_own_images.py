@@ -106,8 +106,8 @@ def test_one_resize_policy_in_memory_streamed_and_for_predict(mixed_folder):
     pixels = read_image(path, channels=3, size=16)
     with Image.open(path) as img:
         assert img.size == (33, 50)
-        expected = img.convert("RGB").resize((16, 24), Image.Resampling.BILINEAR).crop(
-            (0, 4, 16, 20)
+        expected = (
+            img.convert("RGB").resize((16, 24), Image.Resampling.BILINEAR).crop((0, 4, 16, 20))
         )
     assert torch.equal(pixels, torch.from_numpy(np.array(expected)).permute(2, 0, 1))
     assert torch.equal(memory.test.images[1], pixels)
@@ -250,9 +250,7 @@ def test_pretrained_weights_and_a_frozen_backbone(mixed_folder, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_an_evaluation_that_fails_keeps_the_model_and_evaluate_finishes_it(
-    mixed_folder, tmp_path
-):
+def test_an_evaluation_that_fails_keeps_the_model_and_evaluate_finishes_it(mixed_folder, tmp_path):
     broken = mixed_folder / "test" / "cat.n.01" / "2.jpg"
     good = broken.read_bytes()
     broken.write_bytes(good[: len(good) // 3])  # truncated: read only when evaluating
@@ -304,3 +302,54 @@ def test_bad_data_options_are_refused_before_anything_is_written(tmp_path, args,
     result = run("train", out, *args, *QUICK)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not out.exists()
+
+
+def _no_train_folder(root: Path) -> Path:
+    (root / "photos" / "test" / "dog.n.01").mkdir(parents=True)
+    return root / "photos"
+
+
+def _csv_without_label(root: Path) -> Path:
+    root.mkdir()
+    (root / "m.csv").write_text("path,class\na.jpg,dog\n")
+    return root / "m.csv"
+
+
+def _csv_with_a_missing_file(root: Path) -> Path:
+    root.mkdir()
+    (root / "m.csv").write_text("path,label,split\nnone.jpg,dog.n.01,train\n")
+    return root / "m.csv"
+
+
+def _tiny_imagenet_with_an_unknown_wnid(root: Path) -> Path:
+    tiny = make_tiny_imagenet(root / "tiny-imagenet-200")
+    with (tiny / "val" / "val_annotations.txt").open("a") as handle:
+        handle.write("val_0.JPEG\tn99999999\t0\t0\t1\t1\n")
+    return tiny
+
+
+def _flat_ilsvrc_val_without_solutions(root: Path) -> Path:
+    rng = np.random.default_rng(3)
+    for wnid in ("n02085620", "n02123045"):
+        save_image(root / "ilsvrc" / "train" / wnid / "a.JPEG", rng, (16, 16))
+    save_image(root / "ilsvrc" / "val" / "ILSVRC2012_val_00000001.JPEG", rng, (16, 16))
+    return root / "ilsvrc"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_no_train_folder, "not a dataset in a known layout"),
+        (_csv_without_label, "lacks the column(s) label"),
+        (_csv_with_a_missing_file, "none.jpg does not exist"),
+        (_tiny_imagenet_with_an_unknown_wnid, "not in wnids.txt"),
+        (_flat_ilsvrc_val_without_solutions, "no LOC_val_solution.csv"),
+    ],
+)
+def test_bad_layouts_say_what_was_found_and_write_nothing(tmp_path, make, message):
+    data = make(tmp_path / "data")
+    before = files_in(tmp_path)
+    for command in (("train", tmp_path / "run", "--data", data), ("pack", data, tmp_path / "s")):
+        result = run(*command)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert files_in(tmp_path) == before

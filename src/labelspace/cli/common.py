@@ -127,8 +127,9 @@ WorkersOpt = Annotated[
 ImageSizeOpt = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         help="Bring every image to N x N: shorter side to N, then the centre (a random crop "
-        "in training, per --augment)."
+        "in training, per --augment).",
     ),
 ]
 InMemoryOpt = Annotated[
@@ -142,7 +143,10 @@ InMemoryOpt = Annotated[
 ]
 PretrainedOpt = Annotated[
     Path | None,
-    typer.Option(help="Start the backbone from these weights (timm .safetensors or state dict)."),
+    typer.Option(
+        metavar="FILE",
+        help="Start the backbone from these weights (timm .safetensors or state dict).",
+    ),
 ]
 FreezeBackboneOpt = Annotated[
     bool, typer.Option(help="Train the head only, the backbone frozen (a linear probe).")
@@ -152,6 +156,8 @@ FreezeBackboneOpt = Annotated[
 def storage(in_memory: bool | None) -> str:
     """``--in-memory/--streaming`` as the ``storage`` of a TrainConfig."""
     return "auto" if in_memory is None else ("memory" if in_memory else "streaming")
+
+
 AttackOpt = Annotated[str, typer.Option(help="pgd or fgsm.")]
 EpsOpt = Annotated[
     str, typer.Option(help="Attack budgets in pixel units, comma-separated (8/255 allowed).")
