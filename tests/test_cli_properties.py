@@ -362,6 +362,7 @@ TRAIN_OPTIONS: dict[str, tuple[list, list]] = {
     "unseen": ([None], ["Sandal", "unicorn", "Sandal,Sandal", "Sandal,Trouser,Bag"]),
     "optimizer": ([None], ["sgd", "bogus"]),
     "augment": ([None], ["crop-flip", "bogus"]),
+    "image_size": ([None, "28"], ["0", "-3", "abc", "32"]),
     # not options: where the run goes, and what --embedding is
     "target": (
         ["absent"],
