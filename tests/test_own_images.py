@@ -102,7 +102,7 @@ def test_one_resize_policy_in_memory_streamed_and_for_predict(mixed_folder):
     for i in range(len(memory.test)):
         torch.testing.assert_close(memory.test[i][0], streamed.test[i][0])
     # the policy: shorter side to 16, then the centre; never squashed
-    path = Path(streamed.test.paths[1])
+    path = streamed.test.source(1)
     pixels = read_image(path, channels=3, size=16)
     with Image.open(path) as img:
         assert img.size == (33, 50)

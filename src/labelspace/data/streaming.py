@@ -12,6 +12,7 @@ Memory held per image: one path and one target, whatever the number of images.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -157,14 +158,19 @@ class FileImages(LazyImages):
 
     def __init__(self, paths: Sequence[Path], targets: torch.Tensor | Sequence[int], **kwargs):
         super().__init__(targets, **kwargs)
-        # one NumPy array of str rather than a list of Path: DataLoader workers fork and would
-        # otherwise touch (and copy) every Python object's reference count
-        self.paths = np.asarray([str(p) for p in paths])
+        # one NumPy array of bytes rather than a list of Path: DataLoader workers fork and would
+        # otherwise touch (and copy) every Python object's reference count; bytes take a
+        # quarter of NumPy's 4-byte str characters (ImageNet: about 100 MB instead of 400)
+        self.paths = (
+            paths
+            if isinstance(paths, np.ndarray) and paths.dtype.kind == "S"
+            else np.asarray([os.fsencode(p) for p in paths], dtype=np.bytes_)
+        )
         if len(self.paths) != len(self.targets):
             raise ValueError(f"{len(self.paths)} paths but {len(self.targets)} targets")
 
     def source(self, index: int) -> Path:
-        return Path(self.paths[index])
+        return Path(os.fsdecode(self.paths[index]))
 
     def _take(self, index: np.ndarray) -> FileImages:
         return FileImages(
