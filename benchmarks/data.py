@@ -8,7 +8,7 @@ layout, ...), the training set as labelspace trains on it — decoded into memor
 files with 0, 1 and 2 DataLoader workers, and streamed from shards written by
 ``labelspace pack`` with 0, 1 and 2 workers — is iterated in training batches (augmentation
 and normalisation included, no model), and images/s, the decoded images held in memory and
-the memory of the DataLoader workers (their proportional set size, PSS) are reported. Ways
+the memory the DataLoader workers add (their unique set size, USS) are reported. Ways
 are interleaved over rounds, so drift hits all of them; reported are medians over rounds.
 Building the in-memory set (decoding everything once) is timed separately: it is paid once
 per run.
@@ -60,14 +60,34 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _rollup(pid: int, *fields: str) -> int:
+    """The sum of some fields of /proc/PID/smaps_rollup, in bytes."""
+    total = 0
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+        for line in handle:
+            name, _, rest = line.partition(":")
+            if name in fields:
+                total += int(rest.split()[0]) * 1024
+    return total
+
+
 def _pss(pid: int) -> int:
     """Proportional set size of one process: its resident memory, pages shared with other
     processes (forked DataLoader workers share most of theirs) divided among them."""
-    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return _rollup(pid, "Pss")
+
+
+def children_uss(pid: int) -> int:
+    """Unique set size of ``pid``'s descendants: the memory only they hold (what DataLoader
+    workers add; pages they share with the main process, such as images decoded into memory
+    before they forked, are not counted)."""
+    total, todo = 0, _children(pid)
+    while todo:
+        p = todo.pop()
+        with suppress(OSError):
+            total += _rollup(p, "Private_Clean", "Private_Dirty")
+        todo.extend(_children(p))
+    return total
 
 
 def tree_rss(pid: int) -> int:
@@ -86,16 +106,15 @@ def tree_rss(pid: int) -> int:
 
 @contextmanager
 def peak_rss(pid: int, every: float = 0.1) -> Iterator[dict[str, int]]:
-    """Samples the tree's memory in a thread: ``result["peak"]`` is the largest total seen,
-    ``result["children"]`` the largest share of the descendants (DataLoader workers)."""
+    """Samples the tree's memory in a thread: ``result["peak"]`` is the largest total (PSS)
+    seen, ``result["children"]`` the largest unique memory of the descendants (workers)."""
     result = {"peak": tree_rss(pid), "children": 0}
     stop = threading.Event()
 
     def sample() -> None:
         total = tree_rss(pid)
         result["peak"] = max(result["peak"], total)
-        with suppress(OSError):
-            result["children"] = max(result["children"], total - _pss(pid))
+        result["children"] = max(result["children"], children_uss(pid))
 
     def poll() -> None:
         while not stop.wait(every):
@@ -173,14 +192,14 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "way": way,
                 "images_per_second": statistics.median(rates[way]),
                 "held_gib": held / 2**30 if way.startswith("memory") else 0.0,
-                "workers_pss_gib": workers_mem[way] / 2**30,
+                "workers_uss_gib": workers_mem[way] / 2**30,
                 "in_memory_build_seconds": build if way.startswith("memory") else None,
             })  # fmt: skip
         del in_memory, streamed, packed
     table = Table(
         title=f"load + augment, {args.image_size or 'native'} px, batch {args.batch_size}"
     )
-    columns = ("data", "way", "images/s", "decoded images held (GiB)", "workers' PSS (GiB)")
+    columns = ("data", "way", "images/s", "decoded images held (GiB)", "workers' USS (GiB)")
     for col in columns:
         table.add_column(col, justify="right" if col != "way" else "left")
     for row in rows:
@@ -189,7 +208,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
             row["way"],
             f"{row['images_per_second']:,.0f}",
             f"{row['held_gib']:.2f}",
-            f"{row['workers_pss_gib']:.2f}",
+            f"{row['workers_uss_gib']:.2f}",
         )
     console.print(table)
     return rows
