@@ -90,7 +90,7 @@ def children_uss(pid: int) -> int:
     return total
 
 
-def tree_rss(pid: int) -> int:
+def tree_pss(pid: int) -> int:
     """Resident bytes (PSS) of ``pid`` and all its descendants (Linux /proc), so that memory
     shared by the main process and its workers is counted once."""
     total, todo = 0, [pid]
@@ -105,14 +105,14 @@ def tree_rss(pid: int) -> int:
 
 
 @contextmanager
-def peak_rss(pid: int, every: float = 0.1) -> Iterator[dict[str, int]]:
+def peak_memory(pid: int, every: float = 0.1) -> Iterator[dict[str, int]]:
     """Samples the tree's memory in a thread: ``result["peak"]`` is the largest total (PSS)
     seen, ``result["children"]`` the largest unique memory of the descendants (workers)."""
-    result = {"peak": tree_rss(pid), "children": 0}
+    result = {"peak": tree_pss(pid), "children": 0}
     stop = threading.Event()
 
     def sample() -> None:
-        total = tree_rss(pid)
+        total = tree_pss(pid)
         result["peak"] = max(result["peak"], total)
         result["children"] = max(result["children"], children_uss(pid))
 
@@ -159,7 +159,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
         name = Path(spec).name
         ways: dict[str, Callable[[], Any]] = {}
         start = time.perf_counter()
-        with peak_rss(os.getpid()) as mem:
+        with peak_memory(os.getpid()) as mem:
             in_memory = load_dataset(spec, image_size=args.image_size, storage="memory")
         build = time.perf_counter() - start
         console.print(
@@ -182,7 +182,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
             order = order[r % len(order) :] + order[: r % len(order)]
             for way in order:
                 dataset, workers = ways[way]()
-                with peak_rss(os.getpid()) as mem:
+                with peak_memory(os.getpid()) as mem:
                     rate = _loader_rate(dataset, workers, args.batch_size, args.images)
                 rates[way].append(rate)
                 workers_mem[way] = max(workers_mem[way], mem["children"])
@@ -228,7 +228,7 @@ def memory(args: argparse.Namespace) -> list[dict[str, Any]]:
         )  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        with peak_rss(proc.pid, every=0.2) as mem:
+        with peak_memory(proc.pid, every=0.2) as mem:
             _, err = proc.communicate()
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
@@ -236,7 +236,7 @@ def memory(args: argparse.Namespace) -> list[dict[str, Any]]:
         metrics = json.loads((run / "metrics.json").read_text())
         rows.append({
             "train_images": metrics.get("train_images", limit),
-            "peak_rss_gib": mem["peak"] / 2**30,
+            "peak_pss_gib": mem["peak"] / 2**30,
             "seconds": seconds,
             "train_images_per_second": metrics["train_images_per_second"],
         })  # fmt: skip
@@ -246,7 +246,7 @@ def memory(args: argparse.Namespace) -> list[dict[str, Any]]:
         table.add_column(col, justify="right")
     for row in rows:
         table.add_row(
-            f"{row['train_images']:,}", f"{row['peak_rss_gib']:.2f}", f"{row['seconds']:.0f}",
+            f"{row['train_images']:,}", f"{row['peak_pss_gib']:.2f}", f"{row['seconds']:.0f}",
             f"{row['train_images_per_second']:,.0f}",
         )  # fmt: skip
     console.print(table)
