@@ -301,3 +301,15 @@ def test_warnings_are_one_line_without_a_source_path():
     )
     assert "senses" in done.stderr
     assert ".py:" not in done.stderr and "warnings.warn" not in done.stderr
+
+
+@pytest.mark.parametrize("method", ["frame"])
+def test_a_stopped_run_of_a_new_method_resumes_to_the_same_metrics(tmp_path, method):
+    """Methods added for the accuracy study resume like the others: stopped after its first
+    epoch and resumed, a run ends with exactly an uninterrupted run's metrics."""
+    config = replace(TINY, method=method, epochs=2)
+    whole = train(config, tmp_path / "whole", progress=False)
+    with pytest.raises(CrashError):
+        train(config, tmp_path / "stopped", progress=False, callbacks=[StopAt(at_epoch=1)])
+    resumed = train(config, tmp_path / "stopped", resume=True, progress=False)
+    assert resumed["test"] == whole["test"]

@@ -38,7 +38,8 @@ def small() -> Hierarchy:
 
 def test_registry_names():
     assert set(METHODS) == {
-        "softmax", "devise", "cosine", "cosine-ce", "poincare", "soft-labels", "hxe", "hsoftmax"
+        "softmax", "devise", "cosine", "cosine-ce", "frame", "poincare", "soft-labels", "hxe",
+        "hsoftmax",
     }  # fmt: skip
     assert all(m.summary and m.loss.from_space is not None for m in METHODS.values())
 
@@ -241,3 +242,32 @@ def test_poincare_temperature_enters_once(spaces):
 def _poincare_distance_t(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     sq = (labels - x).pow(2).sum(-1)
     return torch.acosh(1 + 2 * sq / ((1 - x.pow(2).sum()) * (1 - labels.pow(2).sum(-1))))
+
+
+def test_frame_scale_enters_once_and_the_frame_stays_fixed(spaces):
+    """Scores are cosines to the sphere embedding's class vectors; the loss and the
+    probabilities both multiply by the scale once; the frame is a buffer, not a parameter."""
+    head, loss = _problem("frame", spaces)
+    outputs, targets = head(torch.randn(6, 16)), torch.arange(6)
+    scores = loss.scores(outputs)
+    expected = F.normalize(outputs, dim=-1) @ F.normalize(loss.label_vectors, dim=-1).T
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert torch.allclose(loss.probabilities(scores), (loss.scale * scores).softmax(-1))
+    assert torch.allclose(loss(outputs, targets), F.cross_entropy(loss.scale * scores, targets))
+    assert not list(loss.parameters())
+    # with its default embedding the frame follows the hierarchy: the cosine of two classes
+    # falls as their LCA rises
+    from labelspace.embeddings.space import build_label_space
+    from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_synsets
+
+    space = build_label_space(
+        "fashion-mnist", DATASET_CLASSES["fashion-mnist"], dataset_synsets("fashion-mnist"),
+        METHODS["frame"].embedding,
+    )  # fmt: skip
+    _, frame = METHODS["frame"].build(16, space, MethodOptions())
+    unit = F.normalize(frame.label_vectors, dim=-1)
+    gram = unit @ unit.T
+    height = space.lca_height.float()
+    pairs = ~torch.eye(len(height), dtype=torch.bool)
+    order = torch.argsort(height[pairs])
+    assert torch.all(gram[pairs][order].diff() <= 1e-5)

@@ -98,6 +98,9 @@ TestLimitOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option(help="Seed of the data split, order and initialisation.")]
 TemperatureOpt = Annotated[float, typer.Option(help="Poincaré loss temperature.")]
 ClipROpt = Annotated[float, typer.Option(help="Hyperbolic head feature clipping radius.")]
+ScaleOpt = Annotated[
+    float, typer.Option(help="frame: softmax over scale x cosine (inverse temperature).")
+]
 LabelRadiusOpt = Annotated[
     float, typer.Option(help="Poincaré: farthest class this far from the origin (0: as embedded).")
 ]

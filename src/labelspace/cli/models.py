@@ -37,7 +37,11 @@ OPTIONS = MethodOptions()
 
 
 def method_options(
-    temperature: float, clip_r: float, label_radius: float, trainable_embedding: bool = False
+    temperature: float,
+    clip_r: float,
+    label_radius: float,
+    trainable_embedding: bool = False,
+    scale: float = OPTIONS.scale,
 ) -> MethodOptions:
     """The method options a command line sets (``--label-radius 0``: the embedding as it is)."""
     return MethodOptions(
@@ -45,6 +49,7 @@ def method_options(
         clip_r=clip_r,
         label_radius=label_radius or None,
         trainable_embedding=trainable_embedding,
+        scale=scale,
     )
 
 
@@ -85,6 +90,7 @@ def train(
     seed: common.SeedOpt = TRAIN.seed,
     temperature: common.TemperatureOpt = OPTIONS.temperature,
     clip_r: common.ClipROpt = OPTIONS.clip_r,
+    scale: common.ScaleOpt = OPTIONS.scale,
     label_radius: common.LabelRadiusOpt = OPTIONS.label_radius,
     trainable_embedding: common.TrainableOpt = OPTIONS.trainable_embedding,
     init_from: common.InitFromOpt = None,
@@ -113,7 +119,7 @@ def train(
         TrainConfig,
         locals(),
         embedding_dim=dim,
-        options=method_options(temperature, clip_r, label_radius, trainable_embedding),
+        options=method_options(temperature, clip_r, label_radius, trainable_embedding, scale),
         init_from=str(init_from) if init_from else None,
         unseen=names(unseen),
         mapping=str(mapping) if mapping else None,

@@ -283,6 +283,39 @@ class CosineCrossEntropyLoss(CosineLoss):
         return self.cosine_loss(outputs, targets) + self.weight * F.cross_entropy(logits, local)
 
 
+class FrameLoss(CosineLoss):
+    """Cross-entropy over ``scale x cos(output, w_c)`` with the class vectors ``w`` fixed to a
+    hierarchy-aware frame: unit vectors whose cosines follow the hierarchy.
+
+    With the sphere embedding (Barz & Denzler, WACV 2019) as the frame, ``cos(w_i, w_j) =
+    1 - height(LCA(i, j)) / max height``, so the classifier's weights encode the hierarchy and
+    are not learnt: the idea of HAFrame (Liang & Davis, "Inducing Neural Collapse to a Fixed
+    Hierarchy-Aware Frame for Reducing Mistake Severity", ICCV 2023), whose own frame and
+    auxiliary cosine loss differ. ``scale`` is the inverse temperature of the cosine softmax
+    (NormFace, Wang et al. 2017): cosines lie in [-1, 1], so without it the softmax could not
+    become confident. Scores are the cosines; probabilities the scaled softmax.
+    """
+
+    def __init__(
+        self, label_vectors: torch.Tensor | np.ndarray, scale: float = 16.0, trainable=False
+    ) -> None:
+        super().__init__(label_vectors, trainable)
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        self.scale = scale
+
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> FrameLoss:
+        return cls(space.class_vectors, options.scale, options.trainable_embedding)
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        return (self.scale * scores).softmax(-1)
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits, local = self.seen_only(self.scale * self.scores(outputs), targets)
+        return F.cross_entropy(logits, local)
+
+
 # --------------------------------------------------------------------------- Poincaré ball
 class PoincareLoss(LabelVectorLoss):
     """Cross-entropy over ``-d(output, label_j) / temperature`` with the Poincaré distance.

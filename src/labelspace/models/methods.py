@@ -24,6 +24,7 @@ from labelspace.models.losses import (
     CosineLoss,
     CrossEntropy,
     DeviseHingeLoss,
+    FrameLoss,
     HierarchicalCrossEntropy,
     HierarchicalSoftmax,
     PoincareLoss,
@@ -97,6 +98,14 @@ METHODS: dict[str, Method] = {
             CosineCrossEntropyLoss,
             "sphere",
             "cosine loss + 0.1 x cross-entropy (Barz & Denzler 2019)",
+        ),
+        Method(
+            "frame",
+            heads.unit_sphere,
+            FrameLoss,
+            "sphere",
+            "softmax over scaled cosines to a fixed hierarchy-aware frame (cf. HAFrame, Liang "
+            "& Davis 2023)",
         ),
         Method(
             "soft-labels",

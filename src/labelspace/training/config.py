@@ -111,7 +111,9 @@ class TrainConfig:
         if not 0 < self.val_fraction < 1:
             raise InputError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
         options = self.options
-        require_positive(lr=self.lr, temperature=options.temperature, clip_r=options.clip_r)
+        require_positive(
+            lr=self.lr, temperature=options.temperature, clip_r=options.clip_r, scale=options.scale
+        )
         require_not_negative(weight_decay=self.weight_decay, label_radius=options.label_radius)
         if self.optimizer not in OPTIMIZERS:
             raise InputError(
