@@ -4,7 +4,8 @@ The Poincaré image model aims each image at its class's point (the Poincaré em
 class hierarchy, moved along its ray so that the farthest class lies ``--label-radius`` from
 the origin). As classes multiply, siblings crowd: this prints, for each class set, the
 distance from every class point to its nearest other class point (minimum and median) at
-several label radii and dimensions. No image model is trained. Usage::
+several label radii and dimensions, and the mean distance between sibling classes (LCA height
+1; their number in brackets). No image model is trained. Usage::
 
     python benchmarks/crowding.py --tiny-imagenet path/to/tiny-imagenet-200
 """
@@ -37,7 +38,7 @@ def main() -> None:
         wnids = scan_dataset(args.tiny_imagenet).classes
         sets["tiny-imagenet"] = (wnids, map_names(wnids))
     table = Table(title="distance from each class point to its nearest other class point")
-    for col in ("classes", "dim", "label radius", "min", "median"):
+    for col in ("classes", "dim", "label radius", "min", "median", "sibling pairs: mean"):
         table.add_column(col, justify="right")
     for name, (classes, synsets) in sets.items():
         for dim in (int(d) for d in args.dims.split(",")):
@@ -45,10 +46,13 @@ def main() -> None:
             for radius in (float(r) for r in args.radii.split(",")):
                 points = poincare_class_points(space, radius).double()
                 d = pairwise_distance(points, points, space.curvature)
+                siblings = space.lca_height == 1  # classes with a common parent
+                sibling_mean = d[siblings].mean() if siblings.any() else float("nan")
                 nearest = d.fill_diagonal_(float("inf")).min(1).values
                 table.add_row(
                     f"{name} ({len(classes)})", str(dim), f"{radius:g}",
                     f"{nearest.min():.3f}", f"{nearest.median():.3f}",
+                    f"{sibling_mean:.3f} ({int(siblings.sum()) // 2})",
                 )  # fmt: skip
     Console().print(table)
 
