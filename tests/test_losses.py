@@ -38,8 +38,8 @@ def small() -> Hierarchy:
 
 def test_registry_names():
     assert set(METHODS) == {
-        "softmax", "devise", "cosine", "cosine-ce", "frame", "poincare", "soft-labels", "hxe",
-        "hsoftmax",
+        "softmax", "devise", "cosine", "cosine-ce", "frame", "joint", "poincare", "soft-labels",
+        "hxe", "hsoftmax",
     }  # fmt: skip
     assert all(m.summary and m.loss.from_space is not None for m in METHODS.values())
 
@@ -271,3 +271,33 @@ def test_frame_scale_enters_once_and_the_frame_stays_fixed(spaces):
     pairs = ~torch.eye(len(height), dtype=torch.bool)
     order = torch.argsort(height[pairs])
     assert torch.all(gram[pairs][order].diff() <= 1e-5)
+
+
+def test_joint_loss_is_cross_entropy_plus_weighted_prototype_loss(spaces):
+    """The head's outputs are (logits, ball point); the loss adds the two terms once each;
+    scores and probabilities follow the chosen decoder."""
+    head, loss = _problem("joint", spaces)
+    num_classes, dim = loss.num_classes, loss.prototypes.dim
+    outputs, targets = head(torch.randn(7, 16)), torch.arange(7)
+    assert outputs.shape == (7, num_classes + dim)
+    logits, points = outputs[:, :num_classes], outputs[:, num_classes:]
+    assert torch.equal(loss.embedded(outputs), points)
+    assert float(points.norm(dim=-1).max()) < 1.0  # on the ball
+    expected = F.cross_entropy(logits, targets) + loss.weight * loss.prototypes(points, targets)
+    assert torch.allclose(loss(outputs, targets), expected)
+    # linear decoding first; the ball's scores and its distance softmax after choosing it
+    assert torch.equal(loss.scores(outputs), logits)
+    assert torch.allclose(loss.probabilities(logits), logits.softmax(-1))
+    loss.choose_decoder(loss.decoders.index("poincare"))
+    ball = loss.prototypes.scores(points)
+    assert torch.equal(loss.scores(outputs), ball)
+    t = loss.prototypes.temperature
+    assert torch.allclose(loss.probabilities(ball), (ball / t).softmax(-1))
+    assert int(loss.state_dict()["decoder"]) == 1  # the choice is saved with the weights
+    # zero-shot: only the ball can score unseen classes, so it is always the decoder
+    _, restricted = _problem("joint", spaces)
+    restricted.restrict_to([0, 1, 2, 3, 4], 10)
+    restricted.choose_decoder(0)
+    assert restricted.decoders[int(restricted.decoder)] == "poincare"
+    with pytest.raises(ValueError, match="weight"):
+        type(loss)(loss.label_vectors, weight=-1.0)

@@ -170,7 +170,7 @@ def open_vocabulary(
     done = 0
     with torch.no_grad():
         for batch, target in eval_loader(dataset, workers=prepared.datamodule.workers):
-            outputs = module.net(batch)
+            outputs = module.criterion.embedded(module.net(batch))
             _, idx = topk_labels(outputs, vectors, geometry, k_max, curvature=space.curvature)
             tops.append(idx)
             targets.append(target)

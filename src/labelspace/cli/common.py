@@ -101,6 +101,9 @@ ClipROpt = Annotated[float, typer.Option(help="Hyperbolic head feature clipping 
 ScaleOpt = Annotated[
     float, typer.Option(help="frame: softmax over scale x cosine (inverse temperature).")
 ]
+PrototypeWeightOpt = Annotated[
+    float, typer.Option(help="joint: weight of the Poincaré prototype loss beside cross-entropy.")
+]
 LabelRadiusOpt = Annotated[
     float, typer.Option(help="Poincaré: farthest class this far from the origin (0: as embedded).")
 ]

@@ -42,6 +42,7 @@ def method_options(
     label_radius: float,
     trainable_embedding: bool = False,
     scale: float = OPTIONS.scale,
+    prototype_weight: float = OPTIONS.prototype_weight,
 ) -> MethodOptions:
     """The method options a command line sets (``--label-radius 0``: the embedding as it is)."""
     return MethodOptions(
@@ -50,6 +51,7 @@ def method_options(
         label_radius=label_radius or None,
         trainable_embedding=trainable_embedding,
         scale=scale,
+        prototype_weight=prototype_weight,
     )
 
 
@@ -91,6 +93,7 @@ def train(
     temperature: common.TemperatureOpt = OPTIONS.temperature,
     clip_r: common.ClipROpt = OPTIONS.clip_r,
     scale: common.ScaleOpt = OPTIONS.scale,
+    prototype_weight: common.PrototypeWeightOpt = OPTIONS.prototype_weight,
     label_radius: common.LabelRadiusOpt = OPTIONS.label_radius,
     trainable_embedding: common.TrainableOpt = OPTIONS.trainable_embedding,
     init_from: common.InitFromOpt = None,
@@ -119,7 +122,9 @@ def train(
         TrainConfig,
         locals(),
         embedding_dim=dim,
-        options=method_options(temperature, clip_r, label_radius, trainable_embedding, scale),
+        options=method_options(
+            temperature, clip_r, label_radius, trainable_embedding, scale, prototype_weight
+        ),
         init_from=str(init_from) if init_from else None,
         unseen=names(unseen),
         mapping=str(mapping) if mapping else None,

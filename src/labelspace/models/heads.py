@@ -75,6 +75,31 @@ class HyperbolicHead(nn.Module):
         return expmap0(v, self.curvature)
 
 
+class JointHead(nn.Module):
+    """Class logits and a point of the Poincaré ball from the same features, concatenated.
+
+    The joint loss (:class:`~labelspace.models.losses.JointLoss`) trains both: cross-entropy
+    on the logits, the distance softmax to the hierarchy's class points on the ball point.
+    One tensor out keeps every caller (training, evaluation, attacks) unchanged; the loss
+    splits it.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        dim: int,
+        curvature: float = 1.0,
+        clip_r: float = 2.3,
+    ) -> None:
+        super().__init__()
+        self.logits = SoftmaxHead(in_features, num_classes)
+        self.ball = HyperbolicHead(in_features, dim, curvature, clip_r)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.logits(features), self.ball(features)], dim=-1)
+
+
 # ------------------------------------------------------------------ factories for the registry
 def linear(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
     """Logits: one per class (or per tree node for a hierarchical softmax)."""
@@ -95,3 +120,10 @@ def hyperbolic(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -
     """Points of the loss's Poincaré ball, clipped at ``options.clip_r``."""
     curvature = getattr(loss, "curvature", 1.0)
     return HyperbolicHead(in_features, loss.num_outputs, curvature, options.clip_r)
+
+
+def joint(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
+    """Class logits and a Poincaré ball point side by side (:class:`JointHead`)."""
+    curvature = getattr(loss, "curvature", 1.0)
+    dim = loss.num_outputs - loss.num_classes
+    return JointHead(in_features, loss.num_classes, dim, curvature, options.clip_r)

@@ -50,6 +50,9 @@ class ClassScoreLoss(nn.Module):
 
     geometry: ClassVar[str] = "logits"  # how outputs become scores (models.decode.GEOMETRIES)
     trains_on_seen_only: ClassVar[bool] = True  # False: the loss needs every class's images
+    # a loss with several ways to score classes names them here; the training module measures
+    # each on the validation set after every epoch and keeps the best (choose_decoder)
+    decoders: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,6 +81,18 @@ class ClassScoreLoss(nn.Module):
     def probabilities(self, scores: torch.Tensor) -> torch.Tensor | None:
         """Class probabilities from :meth:`scores`, or ``None`` where none are trained."""
         return None
+
+    def embedded(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The part of the head's outputs that lies in the label space (all of it here)."""
+        return outputs
+
+    def decoder_scores(self, outputs: torch.Tensor) -> list[torch.Tensor]:
+        """Class scores of each of :attr:`decoders`, in that order (none here)."""
+        return []
+
+    def choose_decoder(self, index: int) -> None:
+        """Decode with ``decoders[index]`` from now on (saved with the weights)."""
+        raise NotImplementedError(f"{type(self).__name__} has one way to score classes")
 
     def restrict_to(self, seen: Sequence[int], num_classes: int) -> ClassScoreLoss:
         """Zero-shot training: rank the true class against the ``seen`` classes only.
@@ -375,6 +390,99 @@ class PoincareLoss(LabelVectorLoss):
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits, targets = self.seen_only(self.logits(self.scores(outputs)), targets)
         return F.cross_entropy(logits, targets)
+
+
+class JointLoss(ClassScoreLoss):
+    """Cross-entropy on class logits plus ``weight`` x the Poincaré prototype loss on a ball
+    point computed from the same backbone features (:class:`~labelspace.models.heads.JointHead`).
+
+    The cross-entropy keeps the flat classifier's accuracy; the prototype term pulls the shared
+    features into the hierarchy's geometry, so that the features, and with them the linear
+    head's mistakes, follow the hierarchy (the idea of hierarchy-aware feature losses such as
+    HAF, Garg et al., ECCV 2022, with the distance softmax of :class:`PoincareLoss` as the
+    auxiliary). It can decode with either head (:attr:`decoders`): after every epoch the
+    training module measures validation top-1 with both and keeps the better, the linear one
+    on ties, so the choice is made on validation and never on test. Zero-shot runs always
+    decode with the ball, the only head that can score a class it never saw.
+    """
+
+    geometry = "poincare"  # of the label-space part of the outputs (:meth:`embedded`)
+    decoders = ("linear", "poincare")
+
+    def __init__(
+        self,
+        label_vectors: torch.Tensor | np.ndarray,
+        curvature: float = 1.0,
+        temperature: float = 0.1,
+        weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if not weight >= 0:
+            raise ValueError(f"weight must be >= 0, got {weight}")
+        self.prototypes = PoincareLoss(label_vectors, curvature, temperature)
+        self.weight = weight
+        self.register_buffer("decoder", torch.zeros((), dtype=torch.long))  # index in decoders
+
+    @classmethod
+    def from_space(cls, space: LabelSpace, options: MethodOptions) -> JointLoss:
+        return cls(
+            poincare_class_points(space, options.label_radius),
+            curvature=space.curvature,
+            temperature=options.temperature,
+            weight=options.prototype_weight,
+        )
+
+    @property
+    def curvature(self) -> float:
+        return self.prototypes.curvature
+
+    @property
+    def label_vectors(self) -> torch.Tensor:
+        return self.prototypes.label_vectors
+
+    @property
+    def num_classes(self) -> int:
+        return self.prototypes.num_classes
+
+    @property
+    def num_outputs(self) -> int:
+        return self.num_classes + self.prototypes.dim
+
+    def split(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's outputs as (class logits, ball point)."""
+        return outputs[..., : self.num_classes], outputs[..., self.num_classes :]
+
+    def embedded(self, outputs: torch.Tensor) -> torch.Tensor:
+        return self.split(outputs)[1]
+
+    def decoder_scores(self, outputs: torch.Tensor) -> list[torch.Tensor]:
+        logits, points = self.split(outputs)
+        return [logits, self.prototypes.scores(points)]
+
+    def choose_decoder(self, index: int) -> None:
+        if self.seen is not None:  # zero-shot: only the ball scores the unseen classes
+            index = self.decoders.index("poincare")
+        self.decoder.fill_(int(index))
+
+    def restrict_to(self, seen: Sequence[int], num_classes: int) -> JointLoss:
+        super().restrict_to(seen, num_classes)
+        self.prototypes.restrict_to(seen, num_classes)
+        self.choose_decoder(0)
+        return self
+
+    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
+        # both are cheap; selecting on the device keeps evaluation free of host syncs
+        linear, ball = self.decoder_scores(outputs)
+        return torch.where(self.decoder.bool(), ball, linear)
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        on_ball = bool(self.decoder)
+        return (scores / self.prototypes.temperature if on_ball else scores).softmax(-1)
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits, points = self.split(outputs)
+        logits, local = self.seen_only(logits, targets)
+        return F.cross_entropy(logits, local) + self.weight * self.prototypes(points, targets)
 
 
 def poincare_class_points(space: LabelSpace, label_radius: float | None) -> torch.Tensor:

@@ -27,6 +27,7 @@ from labelspace.models.losses import (
     FrameLoss,
     HierarchicalCrossEntropy,
     HierarchicalSoftmax,
+    JointLoss,
     PoincareLoss,
     SoftLabelLoss,
 )
@@ -77,6 +78,14 @@ METHODS: dict[str, Method] = {
             PoincareLoss,
             "poincare",
             "Poincaré ball head, softmax over -distance/T to the hierarchy's label points",
+        ),
+        Method(
+            "joint",
+            heads.joint,
+            JointLoss,
+            "poincare",
+            "cross-entropy on a linear head + the Poincaré prototype loss on the same features; "
+            "decodes with the head that is better on validation",
         ),
         Method(
             "devise",

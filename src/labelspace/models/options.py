@@ -19,5 +19,6 @@ class MethodOptions:
     beta: float = 4.0  # soft labels
     alpha: float = 0.1  # hierarchical cross-entropy
     ce_weight: float = 0.1  # cosine + cross-entropy
+    prototype_weight: float = 1.0  # joint: weight of the Poincaré prototype loss beside CE
     scale: float = 16.0  # frame: softmax over scale x cosine to the fixed class vectors
     trainable_embedding: bool = False

@@ -114,7 +114,11 @@ class TrainConfig:
         require_positive(
             lr=self.lr, temperature=options.temperature, clip_r=options.clip_r, scale=options.scale
         )
-        require_not_negative(weight_decay=self.weight_decay, label_radius=options.label_radius)
+        require_not_negative(
+            weight_decay=self.weight_decay,
+            label_radius=options.label_radius,
+            prototype_weight=options.prototype_weight,
+        )
         if self.optimizer not in OPTIMIZERS:
             raise InputError(
                 f"unknown --optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}"

@@ -77,6 +77,12 @@ class LabelSpaceClassifier(L.LightningModule):
         self.val_top1 = torchmetrics.classification.MulticlassAccuracy(
             criterion.num_classes, average="micro"
         )
+        # a loss with several ways to decode (joint): each one's validation top-1, so that the
+        # module keeps the best after every epoch (the choice is saved with the weights)
+        self.val_decoder_top1 = nn.ModuleList(
+            torchmetrics.classification.MulticlassAccuracy(criterion.num_classes, average="micro")
+            for _ in criterion.decoders
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
@@ -132,6 +138,10 @@ class LabelSpaceClassifier(L.LightningModule):
         # counted on the device (no host sync per batch), checked once per validation epoch
         self._val_nonfinite += (~torch.isfinite(scores)).sum() + (~torch.isfinite(loss)).sum()
         self.val_top1(scores, targets)
+        for metric, decoded in zip(
+            self.val_decoder_top1, self.criterion.decoder_scores(outputs), strict=True
+        ):
+            metric.update(decoded, targets)
         self.log("val_loss", loss, on_epoch=True, sync_dist=True)
         self.log("val_top1", self.val_top1, on_epoch=True, prog_bar=True)
 
@@ -145,6 +155,21 @@ class LabelSpaceClassifier(L.LightningModule):
         self._check_training_loss()
         if int(self._val_nonfinite) > 0:
             self._diverged("the model's validation loss or class scores are no longer finite")
+        self._choose_decoder()
+
+    def _choose_decoder(self) -> None:
+        """Decode with the loss's best way on this epoch's validation set (ties: the first).
+
+        The metrics are synced over DDP ranks, so every rank makes the same choice; it is
+        made before the epoch's checkpoint is written, which therefore carries it."""
+        if not self.val_decoder_top1:
+            return
+        top1 = [float(metric.compute()) for metric in self.val_decoder_top1]
+        for name, value in zip(self.criterion.decoders, top1, strict=True):
+            self.log(f"val_top1_{name}", value, sync_dist=False)
+        for metric in self.val_decoder_top1:
+            metric.reset()
+        self.criterion.choose_decoder(max(range(len(top1)), key=lambda i: (top1[i], -i)))
 
     def _diverged(self, what: str) -> None:
         hint = "lower the learning rate (--lr)"
