@@ -16,10 +16,12 @@ from labelspace.models.losses import (
     CosineCrossEntropyLoss,
     CosineLoss,
     DeviseHingeLoss,
+    HAFLoss,
     HierarchicalCrossEntropy,
     HierarchicalSoftmax,
     PoincareLoss,
     SoftLabelLoss,
+    depth_levels,
 )
 from labelspace.models.methods import METHODS
 from labelspace.models.options import MethodOptions
@@ -38,8 +40,8 @@ def small() -> Hierarchy:
 
 def test_registry_names():
     assert set(METHODS) == {
-        "softmax", "devise", "cosine", "cosine-ce", "frame", "joint", "poincare", "soft-labels",
-        "hxe", "hsoftmax",
+        "softmax", "devise", "cosine", "cosine-ce", "frame", "joint", "poincare", "haf",
+        "soft-labels", "hxe", "hsoftmax",
     }  # fmt: skip
     assert all(m.summary and m.loss.from_space is not None for m in METHODS.values())
 
@@ -301,3 +303,39 @@ def test_joint_loss_is_cross_entropy_plus_weighted_prototype_loss(spaces):
     assert restricted.decoders[int(restricted.decoder)] == "poincare"
     with pytest.raises(ValueError, match="weight"):
         type(loss)(loss.label_vectors, weight=-1.0)
+
+
+def test_haf_levels_cut_the_tree_at_each_depth(small, fashion):
+    """r -> {a, b}, a -> {x, y}: depth 1 groups {x, y} against {b}; depth 2 separates every
+    class, which the class logits already do, so it is no level."""
+    (level,) = depth_levels(small)
+    assert level.tolist() == [0, 0, 1]
+    sizes = [int(g.max()) + 1 for g in depth_levels(fashion)]
+    assert sizes == sorted(sizes) and sizes[0] > 1 and sizes[-1] < 10  # coarse to fine
+
+
+def test_haf_loss_is_cross_entropy_when_levels_agree_and_margin_when_groups_collide(small):
+    """Coarse softmaxes equal to the summed class softmax, and no two neighbours of different
+    groups: only cross-entropy is left. Two images of different groups with the same coarse
+    prediction: the margin term adds the margin."""
+    from labelspace.models.heads import HAFHead
+
+    loss = HAFLoss(small)
+    fine = torch.tensor([[2.0, 0.5, -1.0], [0.1, 1.5, 0.3]])
+    summed = fine.softmax(-1) @ loss.members[0].T
+    outputs = torch.cat([fine, summed.log()], dim=-1)
+    same_group = torch.tensor([0, 1])  # x and y, both under a
+    assert torch.allclose(loss(outputs, same_group), F.cross_entropy(fine, same_group))
+    apart = torch.tensor([0, 2])  # x under a, b alone
+    twins = torch.cat([fine[:1], fine[:1]])
+    twins_out = torch.cat([twins, (twins.softmax(-1) @ loss.members[0].T).log()], dim=-1)
+    expected = F.cross_entropy(twins, apart) + loss.margin
+    assert torch.allclose(loss(twins_out, apart), expected, atol=1e-5)
+    assert torch.equal(loss.scores(outputs), fine)
+    # geometric consistency holds exactly: a coarse weight is the normalised sum of its classes'
+    head = HAFHead(4, 3, loss.members)
+    unit = F.normalize(head.classes.weight, dim=-1)
+    features = torch.eye(4)
+    coarse = head(features)[:, 3:] - head.level_bias[0]
+    expected_weights = F.normalize(loss.members[0] @ unit, dim=-1)
+    assert torch.allclose(coarse, features @ expected_weights.T, atol=1e-6)

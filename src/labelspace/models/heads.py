@@ -100,6 +100,30 @@ class JointHead(nn.Module):
         return torch.cat([self.logits(features), self.ball(features)], dim=-1)
 
 
+class HAFHead(nn.Module):
+    """Class logits and the logits of each coarse level, from unit weight vectors (HAF).
+
+    Each coarse group's weight vector is the normalised sum of its classes' unit weight
+    vectors (``members``: per level, a ``(groups, classes)`` 0/1 matrix), each with a bias of
+    its own: the geometric consistency of Garg et al. (ECCV 2022) held exactly.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, members: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.classes = nn.Linear(in_features, num_classes)
+        self.level_bias = nn.ParameterList(torch.nn.Parameter(torch.zeros(len(m))) for m in members)
+        for i, m in enumerate(members):
+            self.register_buffer(f"members_{i}", m.clone())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        weights = F.normalize(self.classes.weight, dim=-1)
+        out = [features @ weights.T + self.classes.bias]
+        for i, bias in enumerate(self.level_bias):
+            coarse = F.normalize(getattr(self, f"members_{i}") @ weights, dim=-1)
+            out.append(features @ coarse.T + bias)
+        return torch.cat(out, dim=-1)
+
+
 # ------------------------------------------------------------------ factories for the registry
 def linear(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
     """Logits: one per class (or per tree node for a hierarchical softmax)."""
@@ -127,3 +151,8 @@ def joint(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.
     curvature = getattr(loss, "curvature", 1.0)
     dim = loss.num_outputs - loss.num_classes
     return JointHead(in_features, loss.num_classes, dim, curvature, options.clip_r)
+
+
+def haf(in_features: int, loss: ClassScoreLoss, options: MethodOptions) -> nn.Module:
+    """Class and coarse-level logits from unit weight vectors (:class:`HAFHead`)."""
+    return HAFHead(in_features, loss.num_classes, loss.members)

@@ -25,6 +25,7 @@ from labelspace.models.losses import (
     CrossEntropy,
     DeviseHingeLoss,
     FrameLoss,
+    HAFLoss,
     HierarchicalCrossEntropy,
     HierarchicalSoftmax,
     JointLoss,
@@ -115,6 +116,14 @@ METHODS: dict[str, Method] = {
             "sphere",
             "softmax over scaled cosines to a fixed hierarchy-aware frame (cf. HAFrame, Liang "
             "& Davis 2023)",
+        ),
+        Method(
+            "haf",
+            heads.haf,
+            HAFLoss,
+            None,
+            "HAF: cross-entropy + coarse-level consistency and margin losses on unit-weight "
+            "classifiers (Garg et al. 2022)",
         ),
         Method(
             "soft-labels",
