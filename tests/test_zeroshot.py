@@ -21,12 +21,25 @@ def test_resolve_unseen_by_class_or_synset_name():
     assert resolve_unseen(["t shirt/top"], CLASSES, SYNSETS) == [0]  # case and separators
 
 
+def test_resolve_unseen_draws_a_seeded_random_split():
+    """random:N[:SEED] draws N distinct classes; the seed (default 0), not the call, decides."""
+    classes = [f"class{i}" for i in range(200)]
+    drawn = resolve_unseen(["random:50"], classes, classes)
+    assert len(set(drawn)) == 50 and drawn == sorted(drawn) and max(drawn) < 200
+    assert resolve_unseen(["random:50:0"], classes, classes) == drawn
+    assert resolve_unseen(["Random:50"], classes, classes) == drawn
+    assert resolve_unseen(["random:50:1"], classes, classes) != drawn
+
+
 @pytest.mark.parametrize(
     ("names", "message"),
     [
         (["sneakers"], "Its classes are: T-shirt/top, Trouser"),
         (["sandal", "Sandal"], "twice"),
         (["sandal", "sneaker", "trouser"], "leaves 1 seen classes"),
+        (["random:3"], "leaves 1 of 4 classes seen"),
+        (["random:two"], "write random:N or random:N:SEED"),
+        (["random:2:-1"], "write random:N or random:N:SEED"),
     ],
 )
 def test_resolve_unseen_errors(names, message):

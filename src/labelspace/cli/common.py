@@ -69,7 +69,10 @@ DataOpt = Annotated[
 ]
 UnseenOpt = Annotated[
     str | None,
-    typer.Option(help="Zero-shot: comma-separated classes kept out of training (cat,truck)."),
+    typer.Option(
+        help="Zero-shot: comma-separated classes kept out of training (cat,truck), or "
+        "random:N[:SEED] for N classes drawn with SEED (default 0)."
+    ),
 ]
 # the training options that ``train`` and ``compare`` share
 MethodOpt = Annotated[

@@ -25,7 +25,12 @@ def resolve_unseen(
 
     Matching ignores case and treats spaces, underscores and hyphens alike. An unknown name,
     a repeated one, or leaving fewer than two seen classes is an error that lists the classes.
+    ``["random:N"]`` or ``["random:N:SEED"]`` draws N classes at random with the seed (0 if
+    not given), the same N for the same classes and seed whatever the training seed: a
+    seeded split for datasets with too many classes to name.
     """
+    if len(names) == 1 and names[0].strip().lower().startswith("random:"):
+        names = [classes[i] for i in _random_split(names[0], len(classes))]
 
     def key(name: str) -> str:
         return name.strip().lower().replace("_", " ").replace("-", " ")
@@ -105,3 +110,25 @@ def zero_shot_metrics(
             scores[~unseen_rows][:, seen_ids], seen_remap[targets[~unseen_rows]], k
         )
     return out
+
+
+def _random_split(spec: str, num_classes: int) -> list[int]:
+    """The class positions ``random:N[:SEED]`` draws (see :func:`resolve_unseen`)."""
+    import numpy as np
+
+    parts = spec.strip().split(":")
+    try:
+        count, seed = int(parts[1]), int(parts[2]) if len(parts) == 3 else 0
+        if len(parts) > 3 or count < 1 or seed < 0:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise InputError(
+            f"--unseen {spec!r}: write random:N or random:N:SEED with N >= 1 classes and a "
+            "seed >= 0 (e.g. random:50)"
+        ) from None
+    if num_classes - count < 2:
+        raise InputError(
+            f"--unseen {spec}: leaves {num_classes - count} of {num_classes} classes seen; "
+            "training needs >= 2"
+        )
+    return sorted(np.random.default_rng(seed).choice(num_classes, count, replace=False).tolist())
