@@ -110,6 +110,12 @@ def test_open_vocabulary_neighbourhoods_and_errors(tmp_path):
     assert "running_shoe.n.01" in correct_set("gym_shoe.n.01", footwear, 3)
     with pytest.raises(ValueError, match="not a WordNet noun synset"):
         label_set("sneakers.n.99")
+    # several subtrees joined by +: their union, each noun once
+    union = label_set("footwear.n.02+mammal.n.01")
+    assert set(union) == footwear | set(label_set("mammal.n.01"))
+    assert len(union) == len(set(union)) and union == sorted(union)
+    with pytest.raises(ValueError, match=r"'sneakers\.n\.99' is not a WordNet noun synset"):
+        label_set("footwear.n.02+sneakers.n.99")
 
 
 def test_open_vocabulary_refuses_a_run_without_vectors_for_the_labels(tmp_path):

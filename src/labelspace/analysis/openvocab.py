@@ -61,16 +61,21 @@ def _below(node: str, children: dict[str, list[str]]) -> set[str]:
 
 
 def label_set(spec: str) -> list[str]:
-    """``nouns`` -> every WordNet noun synset; a synset name -> it and every noun below it."""
+    """``nouns`` -> every WordNet noun synset; a synset name -> it and every noun below it;
+    several joined by ``+`` (``organism.n.01+artifact.n.01``) -> their union."""
     parents, children = _noun_graph()
     if spec == ALL_NOUNS:
         return sorted(parents)
-    if spec not in parents:
-        raise InputError(
-            f"--labels {spec!r} is not a WordNet noun synset; use '{ALL_NOUNS}' or a synset "
-            "name such as mammal.n.01"
-        )
-    return sorted(_below(spec, children))
+    found: set[str] = set()
+    for part in spec.split("+"):
+        if part not in parents:
+            raise InputError(
+                f"--labels {spec!r}: {part!r} is not a WordNet noun synset; use '{ALL_NOUNS}', "
+                "a synset name such as mammal.n.01, or several joined by + "
+                "(organism.n.01+artifact.n.01)"
+            )
+        found |= _below(part, children)
+    return sorted(found)
 
 
 def correct_set(truth: str, candidates: set[str], k: int) -> set[str]:

@@ -143,7 +143,8 @@ def evaluate(
         str | None,
         typer.Option(
             help="Open vocabulary: decode against every WordNet noun ('nouns') or the nouns "
-            "under a synset (mammal.n.01), and report hit@k and hierarchical precision@k."
+            "under a synset (mammal.n.01) or several (organism.n.01+artifact.n.01), and report "
+            "hit@k and hierarchical precision@k."
         ),
     ] = None,
     images: Annotated[
