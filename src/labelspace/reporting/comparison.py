@@ -226,8 +226,9 @@ def build_report(
     figures: list[tuple[str, Path | None, str]] = [
         (
             "Accuracy against mistake severity",
-            plot_accuracy_severity_seeds(per_method, plots / "accuracy_severity.png"),
-            "Small dots: single seeds; large dots with bars: mean and 95 % CI.",
+            plot_accuracy_severity_seeds({**per_method, **crm}, plots / "accuracy_severity.png"),
+            "Small dots: single seeds; large dots with bars: mean and 95 % CI; hollow: the same "
+            "runs re-ranked by CRM.",
         )
     ]
     analysed = {n: r for n, r in first.items() if r.analysis}

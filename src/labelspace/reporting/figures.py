@@ -151,23 +151,32 @@ def hierarchy_order(hierarchy: Hierarchy) -> list[int]:
 
 
 def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], path: Path) -> Path:
-    """Top-1 against mistake severity: every seed as a dot, the mean with 95 % CI bars."""
+    """Top-1 against mistake severity: every seed as a dot, the mean with 95 % CI bars.
+
+    Rows named ``"<method> +CRM"`` (the same runs re-ranked by CRM) are drawn hollow, in their
+    method's colour, so that each method and its test-time re-ranking read as a pair."""
     from labelspace.reporting.stats import mean_ci
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.8, 4.4))
-    for i, (name, seeds) in enumerate(per_method.items()):
+    colors: dict[str, str] = {}
+    for name, seeds in per_method.items():
+        base = name.removesuffix(" +CRM")
+        color = colors.setdefault(base, f"C{len(colors) % 10}")
+        hollow = base != name
         xs = [m["severity"] for m in seeds if np.isfinite(m.get("severity", np.nan))]
         ys = [100 * m["top1"] for m in seeds if np.isfinite(m.get("severity", np.nan))]
         if not xs:
             continue
-        color = f"C{i % 10}"
-        ax.scatter(xs, ys, s=12, alpha=0.5, color=color)
+        face = "none" if hollow else color
+        ax.scatter(xs, ys, s=12, alpha=0.5, edgecolors=color, facecolors=face)
         cx, cy = mean_ci(xs), mean_ci(ys)
         err = (
             (np.nan_to_num(cx.half_width), np.nan_to_num(cy.half_width)) if len(xs) > 1 else (0, 0)
         )
-        ax.errorbar(cx.mean, cy.mean, xerr=err[0], yerr=err[1], fmt="o", color=color, capsize=3)
+        ax.errorbar(
+            cx.mean, cy.mean, xerr=err[0], yerr=err[1], fmt="o", color=color, mfc=face, capsize=3
+        )
         ax.annotate(name, (cx.mean, cy.mean), textcoords="offset points", xytext=(6, 4), fontsize=9)
     ax.set_xlabel("mistake severity (mean LCA height of mistakes, lower is better)")
     ax.set_ylabel("top-1 accuracy (%)")
