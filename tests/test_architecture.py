@@ -28,6 +28,7 @@ STAGES = (
     "analysis",
     "reporting",
     "experiments",
+    "api",
     "cli",
 )
 
@@ -37,7 +38,9 @@ def _stage(module: str) -> int:
     parts = module.split(".")
     if parts[1:] == ["__main__"]:  # python -m labelspace: the command line
         return STAGES.index("cli")
-    if len(parts) == 1 or parts[1] in FOUNDATION:
+    if len(parts) == 1:  # the package root re-exports the API (loaded on first use)
+        return STAGES.index("api")
+    if parts[1] in FOUNDATION:
         return -1
     return STAGES.index(parts[1])
 

@@ -1,0 +1,34 @@
+"""The Python API: the package exports exactly its documented names, and docs/api.md's worked
+example runs as written."""
+
+from __future__ import annotations
+
+import doctest
+import subprocess
+import sys
+from pathlib import Path
+
+import labelspace
+from labelspace import api
+
+DOCS = Path(__file__).parents[1] / "docs" / "api.md"
+
+
+def test_the_package_exports_exactly_the_api():
+    assert labelspace.__all__ == api.__all__
+    for name in labelspace.__all__:
+        assert getattr(labelspace, name) is getattr(api, name)
+        assert f"`{name}" in DOCS.read_text(encoding="utf-8"), f"{name} is not documented"
+
+
+def test_importing_the_package_does_not_import_torch():
+    code = "import sys, labelspace; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_worked_example_in_docs_api_md_runs():
+    failures, tried = doctest.testfile(
+        str(DOCS), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False
+    )
+    assert tried > 20 and failures == 0
