@@ -34,6 +34,7 @@ from labelspace.training.runs import Prepared, load_run, predict_set, read_predi
 log = logging.getLogger(__name__)
 
 ANALYSIS_FILE = "analysis.json"
+MULTI_OPTIONS = ("multi", "multi_images", "coverage")  # options of the label-set section only
 
 
 def fit_temperature(scores: torch.Tensor, targets: torch.Tensor) -> float:
@@ -182,20 +183,47 @@ def analyze_run(
     on_step: Callable[[str], None] | None = None,
     on_progress=None,
 ) -> dict[str, Any]:
-    """Back-off, robustness and representations of a finished run -> ``RUN/analysis.json``."""
+    """Back-off, robustness and representations of a finished run, and label sets with
+    ``config.multi`` -> ``RUN/analysis.json``.
+
+    Sections that an earlier analysis with the same options already holds are kept, so
+    adding ``multi`` to an analysed run computes only the label sets."""
+    from labelspace.analysis.multilabel import analyze_multilabel
+
     run = Path(run)
     config = config or AnalysisConfig()
     path = run / ANALYSIS_FILE
     if path.is_file() and not overwrite:
         return json.loads(path.read_text(encoding="utf-8"))
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     prepared = load_run(run)
     preds = read_predictions(run)
     result: dict[str, Any] = {"config": {**asdict(config), "eps": list(config.eps)}}
-    for name, step in (
+    same = {k: v for k, v in previous.get("config", {}).items() if k not in MULTI_OPTIONS} == {
+        k: v for k, v in result["config"].items() if k not in MULTI_OPTIONS
+    }
+    steps = [
         ("backoff", lambda: _backoff(prepared, preds.scores, preds.targets)),
         ("robustness", lambda: _robustness(prepared, config, on_progress)),
         ("representations", lambda: _representations(prepared, config)),
-    ):
+    ]
+    if config.multi:
+        steps.append(
+            (
+                "multilabel",
+                lambda: analyze_multilabel(
+                    run,
+                    prepared,
+                    images=config.multi_images,
+                    coverage=config.coverage,
+                    seed=config.seed,
+                ),
+            )
+        )
+    for name, step in steps:
+        if same and name in previous and name != "multilabel":
+            result[name] = previous[name]  # the same options gave it already
+            continue
         if on_step is not None:
             on_step(name)
         log.info("%s: %s", run.name, name)

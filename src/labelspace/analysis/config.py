@@ -45,6 +45,9 @@ class AnalysisConfig:
     feature_images: int = 1000
     feature_map: str = "tsne"
     seed: int = 0
+    multi: bool = False  # also label sets on single and composite test images
+    multi_images: int = 1000
+    coverage: float = 0.9  # label sets hold the class of this share of validation images
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -57,3 +60,7 @@ class AnalysisConfig:
             raise InputError(f"attack budgets must lie in [0, 1] (pixel units), got {self.eps}")
         if self.attack_steps < 1 or self.attack_images < 1 or self.feature_images < 10:
             raise InputError("need attack steps >= 1, attack images >= 1 and feature images >= 10")
+        if self.multi_images < 2:
+            raise InputError(f"--multi-images must be >= 2, got {self.multi_images}")
+        if not 0 < self.coverage < 1:
+            raise InputError(f"--coverage must lie strictly between 0 and 1, got {self.coverage}")

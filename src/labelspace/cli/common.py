@@ -176,11 +176,35 @@ FeatureImagesOpt = Annotated[
     int, typer.Option(help="Test images for silhouettes and the feature map.")
 ]
 FeatureMapOpt = Annotated[str, typer.Option(help="tsne or pca.")]
+MultiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--multi",
+        help="Also label sets: on single test images and on composites of two (side by side, "
+        "one pasted into the other).",
+    ),
+]
+MultiImagesOpt = Annotated[
+    int, typer.Option(help="With --multi: test images, and composites of each kind.")
+]
+CoverageOpt = Annotated[
+    float,
+    typer.Option(
+        help="Label sets hold the class of this share of single-object validation images."
+    ),
+]
 ANALYSIS = AnalysisConfig()  # the defaults of the analysis options
 
 
 def analysis_config(
-    attack: str, eps: str, attack_images: int, feature_images: int, feature_map: str
+    attack: str,
+    eps: str,
+    attack_images: int,
+    feature_images: int,
+    feature_map: str,
+    multi: bool = False,
+    multi_images: int = ANALYSIS.multi_images,
+    coverage: float = ANALYSIS.coverage,
 ) -> AnalysisConfig:
     """The analysis options of ``analyze``, ``compare`` and ``demo``, validated."""
     from labelspace.analysis.config import parse_eps
@@ -191,6 +215,9 @@ def analysis_config(
         attack_images=attack_images,
         feature_images=feature_images,
         feature_map=feature_map,
+        multi=multi,
+        multi_images=multi_images,
+        coverage=coverage,
     )
 
 

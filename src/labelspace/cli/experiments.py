@@ -65,6 +65,7 @@ def compare(
     attack_images: common.AttackImagesOpt = common.ANALYSIS.attack_images,
     feature_images: common.FeatureImagesOpt = common.ANALYSIS.feature_images,
     feature_map: common.FeatureMapOpt = common.ANALYSIS.feature_map,
+    multi: common.MultiOpt = False,
     overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
 ) -> None:
     """Train several methods with the same backbone, budget and seeds; analyse every run;
@@ -73,7 +74,7 @@ def compare(
 
     chosen = parse_methods(methods)
     analysis = (
-        common.analysis_config(attack, eps, attack_images, feature_images, feature_map)
+        common.analysis_config(attack, eps, attack_images, feature_images, feature_map, multi)
         if analyze
         else None
     )

@@ -14,11 +14,14 @@ from labelspace.cli.common import (
     ANALYSIS,
     AttackImagesOpt,
     AttackOpt,
+    CoverageOpt,
     DataOpt,
     EpsOpt,
     FeatureImagesOpt,
     FeatureMapOpt,
     MappingOpt,
+    MultiImagesOpt,
+    MultiOpt,
     RunArg,
     UnseenOpt,
     analysis_config,
@@ -182,11 +185,17 @@ def analyze(
     attack_images: AttackImagesOpt = ANALYSIS.attack_images,
     feature_images: FeatureImagesOpt = ANALYSIS.feature_images,
     feature_map: FeatureMapOpt = ANALYSIS.feature_map,
+    multi: MultiOpt = False,
+    multi_images: MultiImagesOpt = ANALYSIS.multi_images,
+    coverage: CoverageOpt = ANALYSIS.coverage,
 ) -> None:
-    """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json)."""
+    """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json);
+    --multi adds label sets on single and composite images."""
     from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
 
-    config = analysis_config(attack, eps, attack_images, feature_images, feature_map)
+    config = analysis_config(
+        attack, eps, attack_images, feature_images, feature_map, multi, multi_images, coverage
+    )
     with console.status("analysing") as status:
         result = analyze_run(run, config, on_step=lambda s: status.update(f"analysing: {s}"))
     backoff = result["backoff"]
@@ -199,6 +208,13 @@ def analyze(
         rows[f"{attack} eps={point['eps']:.4f}: severity"] = point["severity"]
     for level, value in result["representations"]["silhouette"].items():
         rows[f"silhouette at height {level}"] = value
+    if "multilabel" in result:
+        multi_result = result["multilabel"]
+        rows["single image: class in its label set"] = multi_result["single"]["class_in_set"]
+        rows["single image: label-set size"] = multi_result["single"]["set_size"]
+        for composition in ("side-by-side", "pasted"):
+            for key, value in multi_result[composition].items():
+                rows[f"{composition}: {key.replace('_', ' ')}"] = value
     print_metrics(f"analysis of {run}", rows)
     console.print(f"written: {run / ANALYSIS_FILE}")
 
@@ -211,13 +227,31 @@ def predict(
         float,
         typer.Option(help="Back off to the deepest ancestor at least this probable (0-1)."),
     ] = 0.9,
+    multi: Annotated[
+        bool,
+        typer.Option(
+            "--multi",
+            help="Several labels: every class whose score reaches a threshold calibrated on "
+            "the run's validation split, shown as a tree with their ancestors.",
+        ),
+    ] = False,
+    coverage: Annotated[
+        float,
+        typer.Option(
+            help="With --multi: the share of single-object validation images whose class the "
+            "set must hold (sets the threshold)."
+        ),
+    ] = 0.9,
 ) -> None:
     """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
-    answer: the most specific label the model is sure of."""
+    answer: the most specific label the model is sure of (--multi: a set of labels)."""
     from labelspace.analysis.predict import backoff_answers, check_options, predict_images
     from labelspace.training.runs import load_model
 
     check_options(k=top, threshold=backoff)  # before the model loads
+    if multi:
+        _predict_sets(run, images, coverage)
+        return
     model = load_model(run)
     answers = predict_images(run, images, k=top, model=model)
     hedged = backoff_answers(run, images, threshold=backoff, model=model)
@@ -234,3 +268,26 @@ def predict(
         console.print(
             f"backed off (p >= {backoff:g}): [bold]{node}[/bold] with p = {confidence:.4f} ({how})"
         )
+
+
+def _predict_sets(run: Path, images: list[Path], coverage: float) -> None:
+    """``predict --multi``: each image's calibrated label set, as a table and a tree."""
+    from labelspace.analysis.multilabel import check_coverage, predict_label_sets, tree_lines
+
+    check_coverage(coverage)
+    with console.status("labelling (a first --multi calibrates on the validation split)"):
+        answers, calibration = predict_label_sets(run, images, coverage=coverage)
+    kind = "probability" if calibration.score == "probabilities" else "score"
+    for path, rows in answers.items():
+        table = Table(title=f"{path}: {len(rows)} label(s)")
+        table.add_column("label")
+        table.add_column(kind, justify="right")
+        for label, value, _ in rows:
+            table.add_row(label, f"{value:.4f}")
+        console.print(table)
+        console.print("\n".join(tree_lines([chain for _, _, chain in rows])))
+    console.print(
+        f"set: every class whose {kind} reaches {calibration.threshold:.4g}, the threshold "
+        f"that holds the class of {calibration.coverage:.0%} of "
+        f"{calibration.validation_images} validation images"
+    )

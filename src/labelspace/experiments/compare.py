@@ -110,7 +110,7 @@ def run_comparison(
     Seeds are ``base.seed, base.seed + 1, ...``; every method sees the same seeds, so the
     report can pair them in its tests.
     """
-    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
+    from labelspace.analysis.analyze import analyze_run
 
     out = check_output(out, overwrite=True, option="OUT", folder=True)
     methods = parse_methods(methods)
@@ -153,7 +153,7 @@ def run_comparison(
                 train(config, run, resume=True, progress=progress)
             else:
                 train(config, run, overwrite=True, progress=progress)
-            if analysis is not None and (overwrite or not (run / ANALYSIS_FILE).is_file()):
+            if analysis is not None and (overwrite or _needs_analysis(run, analysis)):
                 analyze_run(run, replace(analysis, seed=config.seed))
 
         total = len(methods) * len(seed_values)
@@ -187,6 +187,15 @@ def run_comparison(
             "the finished runs (a run whose evaluation failed: `labelspace evaluate RUN`)"
         )
     return report
+
+
+def _needs_analysis(run: Path, analysis: AnalysisConfig) -> bool:
+    """No analysis yet, or label sets asked for (``--multi``) that it does not hold (the
+    other sections are then kept: see :func:`analyze_run`)."""
+    from labelspace.analysis.analyze import read_analysis
+
+    saved = read_analysis(run)
+    return saved is None or (analysis.multi and "multilabel" not in saved)
 
 
 def _listed(failures: dict[str, str]) -> str:

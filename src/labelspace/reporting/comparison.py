@@ -127,7 +127,29 @@ def flat_metrics(r: MethodResult) -> dict[str, float]:
         flat[f"adv_severity@{name}"] = float(point["severity"])
     for level, value in a.get("representations", {}).get("silhouette", {}).items():
         flat[f"silhouette@h{level}"] = float(value)
+    multi = a.get("multilabel")
+    if multi:
+        flat["multi_single_in_set"] = float(multi["single"]["class_in_set"])
+        flat["multi_single_size"] = float(multi["single"]["set_size"])
+        for composition in ("side-by-side", "pasted"):
+            for key, value in multi[composition].items():
+                flat[f"multi_{composition}_{key}"] = float(value)
     return flat
+
+
+MULTI_COLUMNS = [
+    ("multi_single_in_set", "single image: class in set %", 2, 100.0),
+    ("multi_single_size", "single: set size", 2, 1.0),
+    *(
+        (f"multi_{c}_{key}", f"{c}: {label}", digits, scale)
+        for c in ("side-by-side", "pasted")
+        for key, label, digits, scale in (
+            ("both_in_top2", "both in top-2 %", 2, 100.0),
+            ("both_in_set", "both in set %", 2, 100.0),
+            ("set_size", "set size", 2, 1.0),
+        )
+    ),
+]
 
 
 def crm_rows(results: dict[str, list[MethodResult]]) -> dict[str, list[dict[str, float]]]:
@@ -258,6 +280,22 @@ def build_report(
             _analysis_note(next(iter(analysed.values())).analysis),
             "",
         ]
+        if all("multi_single_size" in per_method[n][0] for n in analysed):
+            calibration = next(iter(analysed.values())).analysis["multilabel"]["calibration"]
+            lines += [
+                "## Several labels from single-label training",
+                "",
+                seed_table(comparison, list(analysed), MULTI_COLUMNS),
+                "",
+                "Label sets hold every class whose score reaches a threshold calibrated on the "
+                f"validation split: the score the true class reaches in "
+                f"{calibration['coverage']:.0%} of single-object images (probabilities for "
+                "methods that score with logits, the raw score for label-space methods). "
+                "Composites: two test images of different classes side by side (squeezed to "
+                "the input size) or the second shrunk to half size and pasted into a corner of "
+                "the first; both-in-set counts composites whose set holds both classes.",
+                "",
+            ]
         curves = {
             n: BackoffCurve.from_dict(r.analysis["backoff"]["curve"]) for n, r in analysed.items()
         }
