@@ -17,6 +17,7 @@ from labelspace.embeddings.sphere import (
     _incremental,
     class_similarity,
     sphere_embedding,
+    tree_lca_height,
 )
 from labelspace.embeddings.store import EmbeddingFileError, LabelEmbedding
 from labelspace.embeddings.text import label_texts, text_embedding
@@ -163,19 +164,46 @@ def test_sphere_zero_distance_is_an_error_naming_the_classes(toy: Hierarchy) -> 
         sphere_embedding(fake)
 
 
-def test_sphere_unrealisable_dag_is_a_clear_error() -> None:
-    # Classes that are ancestors of other classes in a DAG: 1 - d is indefinite here.
-    parents = {
-        "n1": ["n0"],
-        "n2": ["n0"],
-        "n3": ["n2"],
-        "n4": ["n3", "n0"],
-        "n5": ["n4", "n1"],
-    }
-    h = Hierarchy.from_parents(parents, classes=["n5", "n4", "n3", "n1"])
+@pytest.mark.parametrize(
+    ("parents", "classes"),
+    [
+        # classes that are ancestors of other classes in a DAG
+        (
+            {"n1": ["n0"], "n2": ["n0"], "n3": ["n2"], "n4": ["n3", "n0"], "n5": ["n4", "n1"]},
+            ["n5", "n4", "n3", "n1"],
+        ),
+        # leaf classes only, some with two parents (as WordNet's, on Tiny ImageNet)
+        (
+            {
+                "n1": ["n0"], "n2": ["n0"], "n3": ["n1"], "n4": ["n3"], "c0": ["n2"],
+                "c1": ["n1"], "c2": ["n2", "n4"], "c3": ["n4", "n3"], "c4": ["n1", "n2"],
+            },
+            ["c0", "c1", "c2", "c3", "c4"],
+        ),
+    ],
+)  # fmt: skip
+def test_sphere_of_an_unrealisable_dag_uses_the_path_to_root_tree(parents, classes) -> None:
+    """A DAG whose LCA similarities are indefinite is embedded with the LCA in the tree that
+    path_to_root follows, which is always realisable; the embedding says so."""
+    h = Hierarchy.from_parents(parents, classes=classes)
     assert float(torch.linalg.eigvalsh(class_similarity(h)).min()) < -1e-3
-    with pytest.raises(SphereEmbeddingError, match="positive semidefinite"):
-        sphere_embedding(h)
+    e = sphere_embedding(h)
+    assert e.training["lca"].startswith("path-to-root tree")
+    gram = e.vectors.double() @ e.vectors.double().T
+    tree = class_similarity(h, tree=True)
+    assert torch.allclose(gram, tree, atol=1e-6)
+    assert float(torch.linalg.eigvalsh(tree).min()) > -1e-9
+    # the tree's LCA of two classes lies on both of their paths to the root
+    heights = tree_lca_height(h)
+    for i, a in enumerate(classes):
+        for j, b in enumerate(classes):
+            if i != j:
+                common = set(h.path_to_root(a)) & set(h.path_to_root(b))
+                assert float(heights[i, j]) in {float(h.height[h.index[n]]) for n in common}
+
+
+def test_sphere_of_a_realisable_hierarchy_keeps_its_own_lca(toy: Hierarchy) -> None:
+    assert sphere_embedding(toy).training["lca"] == "hierarchy"
 
 
 # ----------------------------------------------------------------------------- text

@@ -32,8 +32,27 @@ class SphereEmbeddingError(InputError):
     """The hierarchy's class similarities cannot be realised by unit vectors."""
 
 
-def class_similarity(hierarchy: Hierarchy) -> torch.Tensor:
-    """Target Gram matrix 1 - height(LCA)/max height for every pair of classes (float64).
+def tree_lca_height(hierarchy: Hierarchy) -> torch.Tensor:
+    """height(LCA) for every pair of classes in the tree that keeps, for each node, the parent
+    :meth:`Hierarchy.path_to_root` follows (the deepest): the first node the two classes'
+    paths share. Heights grow along every path, so these form an ultrametric, whose
+    similarities 1 - height/max height are always realisable on the sphere."""
+    index = hierarchy.index
+    height = hierarchy.height
+    paths = [[index[n] for n in hierarchy.path_to_root(c)] for c in hierarchy.classes]
+    n = len(paths)
+    out = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        on_path = {node: k for k, node in enumerate(paths[i])}
+        for j in range(i + 1, n):
+            common = next(node for node in paths[j] if node in on_path)
+            out[i, j] = out[j, i] = float(height[common])
+    return out
+
+
+def class_similarity(hierarchy: Hierarchy, *, tree: bool = False) -> torch.Tensor:
+    """Target Gram matrix 1 - height(LCA)/max height for every pair of classes (float64);
+    ``tree``: with the LCA in the path-to-root tree (:func:`tree_lca_height`).
 
     The diagonal is 1 (every class at distance 0 from itself), also for a class that is an
     ancestor of other classes.
@@ -42,7 +61,9 @@ def class_similarity(hierarchy: Hierarchy) -> torch.Tensor:
     they would get the same vector and the construction would become singular.
     """
     classes = list(hierarchy.classes)
-    lca_height = hierarchy.class_lca_height.to(torch.float64)
+    lca_height = (
+        tree_lca_height(hierarchy) if tree else hierarchy.class_lca_height.to(torch.float64)
+    )
     max_height = float(hierarchy.height.max()) if len(hierarchy.nodes) else 0.0
     n = len(classes)
     if n == 1:
@@ -66,23 +87,39 @@ def class_similarity(hierarchy: Hierarchy) -> torch.Tensor:
 def sphere_embedding(hierarchy: Hierarchy) -> LabelEmbedding:
     """Barz & Denzler's unit-sphere class embedding of ``hierarchy.classes`` (dim = #classes).
 
-    Computed in float64, returned as float32. Raises :class:`SphereEmbeddingError` if two
-    classes are at distance 0 or if the similarities are not realisable (not positive
-    semidefinite, which a DAG hierarchy can cause).
+    Computed in float64, returned as float32. A DAG (WordNet's, where a node may have several
+    parents) can give LCA heights whose similarities no unit vectors realise (they are not
+    positive semidefinite: Tiny ImageNet's are not). Then the LCA is taken in the tree that
+    :meth:`Hierarchy.path_to_root` follows, the one tree labelspace's tree-based losses use,
+    whose similarities always are; the embedding's ``training["lca"]`` says which was used.
+    Raises :class:`SphereEmbeddingError` if two classes are at distance 0.
     """
     classes = list(hierarchy.classes)
     n = len(classes)
     if n == 0:
         raise HierarchyError("the hierarchy has no classes to embed")
     sim = class_similarity(hierarchy)
-    # The row-by-row construction is the Cholesky-Banachiewicz factorisation sim = φ φᵀ, so a
-    # positive definite matrix is factorised in one LAPACK call (seconds faster for 1000
-    # classes); only a semidefinite or indefinite one goes through the explicit loop, which
-    # clamps rounding, copes with singular steps and names the class that cannot be placed.
+    try:
+        phi = _factorise(sim, classes)
+        lca = "hierarchy"
+    except SphereEmbeddingError:
+        sim = class_similarity(hierarchy, tree=True)
+        phi = _factorise(sim, classes)
+        lca = "path-to-root tree (the hierarchy's similarities are not positive semidefinite)"
+    embedding = _checked_embedding(hierarchy, classes, sim, phi)
+    embedding.training["lca"] = lca
+    return embedding
+
+
+def _factorise(sim: torch.Tensor, classes: list[str]) -> torch.Tensor:
+    """φ with φ φᵀ = sim, or :class:`SphereEmbeddingError` naming a class that cannot be placed.
+
+    The row-by-row construction is the Cholesky-Banachiewicz factorisation sim = φ φᵀ, so a
+    positive definite matrix is factorised in one LAPACK call (seconds faster for 1000
+    classes); only a semidefinite or indefinite one goes through the explicit loop, which
+    clamps rounding, copes with singular steps and names the class that cannot be placed."""
     phi, info = torch.linalg.cholesky_ex(sim)
-    if int(info) != 0:
-        phi = _incremental(sim, classes)
-    return _checked_embedding(hierarchy, classes, sim, phi)
+    return phi if int(info) == 0 else _incremental(sim, classes)
 
 
 def _incremental(sim: torch.Tensor, classes: list[str]) -> torch.Tensor:
