@@ -65,6 +65,7 @@ app.command()(models.train)
 app.command()(models.evaluate)
 app.command()(models.analyze)
 app.command()(models.predict)
+app.command()(models.explain)
 # comparisons
 app.command()(experiments.compare)
 app.command()(experiments.demo)

@@ -291,3 +291,60 @@ def _predict_sets(run: Path, images: list[Path], coverage: float) -> None:
         f"that holds the class of {calibration.coverage:.0%} of "
         f"{calibration.validation_images} validation images"
     )
+
+
+def explain(
+    run: RunArg,
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    out: Annotated[Path, typer.Option(help="Folder for the PNG overlays.")],
+    top: Annotated[int, typer.Option("--top", "-k", help="Explain this many top labels.")] = 3,
+    saliency: Annotated[
+        str,
+        typer.Option(
+            help="gradcam (Grad-CAM on the last convolution) or ig (Integrated Gradients)."
+        ),
+    ] = "gradcam",
+    overwrite: Annotated[
+        bool, typer.Option(help="Write into an existing, non-empty --out.")
+    ] = False,
+) -> None:
+    """Where the model looks: a saliency map of each image for each of its top labels, laid
+    over the image as a PNG (OUT/<image>-<rank>-<label>.png)."""
+    import torch
+
+    from labelspace.analysis.predict import check_options, load_image
+    from labelspace.analysis.saliency import check_method, last_convolution, saliency_maps
+    from labelspace.data.transforms import eval_transform
+    from labelspace.files import check_output, first_missing, removed_on_failure
+    from labelspace.reporting.figures import plot_saliency_overlay
+    from labelspace.training.runs import load_model
+
+    check_options(k=top)
+    check_method(saliency)
+    check_output(out, overwrite=overwrite, option="--out", folder=True)
+    model = load_model(run)
+    if saliency == "gradcam":
+        last_convolution(model.module)  # a run without one: the error, before anything is written
+    spec = model.input
+    pixels = [load_image(p, spec["in_chans"], spec["image_size"]) for p in images]  # all readable
+    normalize = eval_transform(spec["mean"], spec["std"])
+    batch = torch.stack([normalize(p) for p in pixels])
+    with torch.no_grad():
+        scores = model.module.scores(model.module(batch))
+    k = min(top, scores.shape[1])
+    ranked = scores.topk(k, dim=1).indices
+    made = first_missing(out)
+    written: list[Path] = []
+    with removed_on_failure(made, keep=lambda: False):
+        out.mkdir(parents=True, exist_ok=True)
+        for rank in range(k):
+            maps = saliency_maps(model.module, batch, ranked[:, rank], saliency)
+            for path, image, heat, target in zip(
+                images, pixels, maps, ranked[:, rank], strict=True
+            ):
+                label = model.space.classes[int(target)]
+                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
+                name = f"{Path(path).stem}-{rank + 1}-{safe}.png"
+                title = f"{label} (#{rank + 1}, {saliency})"
+                written.append(plot_saliency_overlay(image, heat, out / name, title))
+    console.print(f"wrote {len(written)} overlays to {out}")

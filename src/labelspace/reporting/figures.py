@@ -130,6 +130,19 @@ def save_and_close(fig, path: str | Path) -> Path:
         pyplot().close(fig)
 
 
+def plot_saliency_overlay(image: torch.Tensor, heat: torch.Tensor, path: Path, title: str) -> Path:
+    """An image (uint8 ``(C, H, W)``) with a saliency map (``(H, W)`` in [0, 1]) laid over it
+    in colour, written as a PNG."""
+    plt = pyplot()
+    pixels = image.permute(1, 2, 0).numpy()
+    fig, ax = plt.subplots(figsize=(3, 3.3))
+    ax.imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, cmap="gray")
+    ax.imshow(heat.numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return save_and_close(fig, path)
+
+
 # --------------------------------------------------------------------------- comparisons
 def hierarchy_order(hierarchy: Hierarchy) -> list[int]:
     """Class positions in depth-first order of the hierarchy (siblings by name), so that a
