@@ -353,3 +353,25 @@ def test_bad_layouts_say_what_was_found_and_write_nothing(tmp_path, make, messag
         result = run(*command)
         assert result.exit_code == 2 and message in result.output, result.output
         assert files_in(tmp_path) == before
+
+
+def test_saliency_is_measured_against_tiny_imagenet_boxes(tmp_path):
+    """analyze --saliency reads val_annotations.txt and maps each box into the model's input:
+    boxes over the top-left quarter of the 64 px images cover a quarter of the 32 px input."""
+    root = make_tiny_imagenet(tmp_path / "tiny-imagenet-200")
+    annotations = root / "val" / "val_annotations.txt"
+    quarter = [
+        "\t".join([*line.split("\t")[:2], "0", "0", "31", "31"])
+        for line in annotations.read_text().splitlines()
+    ]
+    annotations.write_text("\n".join(quarter) + "\n")
+    out = tmp_path / "run"
+    assert run("train", out, "--data", root, "--image-size", "32", *QUICK).exit_code == 0
+    result = run(
+        "analyze", out, "--saliency", "--saliency-images", "6", "--attack-images", "6",
+        "--feature-images", "10",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    saliency = json.loads((out / "analysis.json").read_text())["saliency"]
+    assert saliency["images"] == 6 and saliency["box_area"] == 0.25
+    assert 0 <= saliency["pointing_game"] <= 1 and 0 <= saliency["mass_in_box"] <= 1

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from labelspace.analysis.saliency import (
     SaliencyError,
+    box_in_input,
     box_scores,
     last_convolution,
     saliency_maps,
@@ -70,6 +71,22 @@ def test_box_scores_by_hand():
     assert scores["pointing_game"] == 0.5
     assert scores["mass_in_box"] == pytest.approx((0.75 + 0.2) / 2)
     assert scores["box_area"] == pytest.approx(4 / 16) and scores["images"] == 2
+
+
+def test_boxes_follow_the_resize_policy_into_the_input():
+    # a square image halves; a 100 x 50 image: height to 32 (x 0.64), then the centre 32 columns
+    assert box_in_input((10, 20, 41, 51), (64, 64), 32) == (5, 10, 20, 25)
+    assert box_in_input((0, 0, 99, 49), (100, 50), 32) == (0, 0, 31, 31)
+    assert box_in_input((60, 10, 69, 19), (100, 50), 32) == (22, 6, 27, 11)  # edges 22.4, 27.8
+    assert box_in_input((3, 4, 5, 6), (32, 32), 32) == (3, 4, 5, 6)
+
+
+def test_saliency_needs_a_dataset_with_boxes(run):
+    before = (run / "analysis.json").read_text() if (run / "analysis.json").exists() else None
+    done = runner.invoke(app, ["analyze", str(run), "--saliency", "--attack-images", "10"])
+    assert done.exit_code != 0 and "has no object boxes" in done.output
+    after = (run / "analysis.json").read_text() if (run / "analysis.json").exists() else None
+    assert after == before
 
 
 def test_explain_writes_one_overlay_per_image_and_label(run, shoe, tmp_path):

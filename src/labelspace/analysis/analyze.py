@@ -34,7 +34,12 @@ from labelspace.training.runs import Prepared, load_run, predict_set, read_predi
 log = logging.getLogger(__name__)
 
 ANALYSIS_FILE = "analysis.json"
-MULTI_OPTIONS = ("multi", "multi_images", "coverage")  # options of the label-set section only
+# the optional sections and the options that belong to each alone
+SECTION_OPTIONS = {
+    "multilabel": ("multi", "multi_images", "coverage"),
+    "saliency": ("saliency", "saliency_images", "saliency_method"),
+}
+OWN_OPTIONS = {option for options in SECTION_OPTIONS.values() for option in options}
 
 
 def fit_temperature(scores: torch.Tensor, targets: torch.Tensor) -> float:
@@ -183,12 +188,14 @@ def analyze_run(
     on_step: Callable[[str], None] | None = None,
     on_progress=None,
 ) -> dict[str, Any]:
-    """Back-off, robustness and representations of a finished run, and label sets with
-    ``config.multi`` -> ``RUN/analysis.json``.
+    """Back-off, robustness and representations of a finished run, label sets with
+    ``config.multi`` and saliency against object boxes with ``config.saliency`` ->
+    ``RUN/analysis.json``.
 
     Sections that an earlier analysis with the same options already holds are kept, so
-    adding ``multi`` to an analysed run computes only the label sets."""
+    adding ``multi`` or ``saliency`` to an analysed run computes only that section."""
     from labelspace.analysis.multilabel import analyze_multilabel
+    from labelspace.analysis.saliency import saliency_in_boxes
 
     run = Path(run)
     config = config or AnalysisConfig()
@@ -199,8 +206,9 @@ def analyze_run(
     prepared = load_run(run)
     preds = read_predictions(run)
     result: dict[str, Any] = {"config": {**asdict(config), "eps": list(config.eps)}}
-    same = {k: v for k, v in previous.get("config", {}).items() if k not in MULTI_OPTIONS} == {
-        k: v for k, v in result["config"].items() if k not in MULTI_OPTIONS
+    before = previous.get("config", {})
+    same = {k: v for k, v in before.items() if k not in OWN_OPTIONS} == {
+        k: v for k, v in result["config"].items() if k not in OWN_OPTIONS
     }
     steps = [
         ("backoff", lambda: _backoff(prepared, preds.scores, preds.targets)),
@@ -220,14 +228,31 @@ def analyze_run(
                 ),
             )
         )
+    if config.saliency:
+        steps.append(
+            (
+                "saliency",
+                lambda: saliency_in_boxes(
+                    run,
+                    images=config.saliency_images,
+                    method=config.saliency_method,
+                    seed=config.seed,
+                ),
+            )
+        )
     for name, step in steps:
-        if same and name in previous and name != "multilabel":
+        own = SECTION_OPTIONS.get(name, ())
+        if same and name in previous and all(before.get(k) == getattr(config, k) for k in own):
             result[name] = previous[name]  # the same options gave it already
             continue
         if on_step is not None:
             on_step(name)
         log.info("%s: %s", run.name, name)
         result[name] = step()
+    for name, own in SECTION_OPTIONS.items():  # a section asked for before is kept
+        if name not in result and same and name in previous:
+            result[name] = previous[name]
+            result["config"].update({k: before[k] for k in own if k in before})
     atomic_write_json(path, result)
     return result
 

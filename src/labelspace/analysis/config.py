@@ -48,6 +48,9 @@ class AnalysisConfig:
     multi: bool = False  # also label sets on single and composite test images
     multi_images: int = 1000
     coverage: float = 0.9  # label sets hold the class of this share of validation images
+    saliency: bool = False  # also where the model looks, against object boxes
+    saliency_images: int = 500
+    saliency_method: str = "gradcam"
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -62,5 +65,9 @@ class AnalysisConfig:
             raise InputError("need attack steps >= 1, attack images >= 1 and feature images >= 10")
         if self.multi_images < 2:
             raise InputError(f"--multi-images must be >= 2, got {self.multi_images}")
+        if self.saliency_method not in ("gradcam", "ig"):
+            raise InputError(f"unknown saliency method {self.saliency_method!r}; use gradcam or ig")
+        if self.saliency_images < 1:
+            raise InputError(f"--saliency-images must be >= 1, got {self.saliency_images}")
         if not 0 < self.coverage < 1:
             raise InputError(f"--coverage must lie strictly between 0 and 1, got {self.coverage}")

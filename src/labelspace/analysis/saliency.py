@@ -16,6 +16,7 @@ scaled to [0, 1] per image.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -101,3 +102,98 @@ def box_scores(maps: torch.Tensor, boxes: Sequence[tuple[int, int, int, int]]) -
         / maps[0].numel(),
         "images": len(hits),
     }
+
+
+def read_boxes(listing) -> dict[Path, tuple[int, int, int, int]]:
+    """The object boxes of a dataset's test images, by path: Tiny ImageNet's
+    ``val/val_annotations.txt`` (file, wnid, x0, y0, x1, y1 in pixels of the 64 x 64 image).
+    Layouts without boxes are an error that says which have them."""
+    if listing.layout != "tiny-imagenet":
+        raise SaliencyError(
+            f"{listing.root} ({listing.layout} layout) has no object boxes; the saliency "
+            "measurement needs a dataset with boxes: Tiny ImageNet (val/val_annotations.txt)"
+        )
+    root = Path(listing.root)
+    boxes: dict[Path, tuple[int, int, int, int]] = {}
+    for line in (root / "val" / "val_annotations.txt").read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) >= 6:
+            x0, y0, x1, y1 = (int(v) for v in fields[2:6])
+            boxes[root / "val" / "images" / fields[0]] = (x0, y0, x1, y1)
+    return boxes
+
+
+def box_in_input(
+    box: tuple[int, int, int, int], original: tuple[int, int], size: int
+) -> tuple[int, int, int, int]:
+    """A box of the original ``(width, height)`` image in the model's ``size x size`` input,
+    under the one resize policy (shorter side to ``size``, centre crop), clipped to it."""
+    w, h = original
+    if (w, h) == (size, size):
+        return box
+    scale = size / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    sx, sy = new_w / w, new_h / h
+    x0, y0, x1, y1 = box
+
+    def clip(v: float) -> int:
+        return min(max(int(v), 0), size - 1)
+
+    return (
+        clip(x0 * sx - left),
+        clip(y0 * sy - top),
+        clip((x1 + 1) * sx - left - 1),
+        clip((y1 + 1) * sy - top - 1),
+    )
+
+
+def saliency_in_boxes(
+    run: Path, *, images: int = 500, method: str = "gradcam", seed: int = 0
+) -> dict:
+    """The pointing game and the saliency mass inside the object's box for the true class of
+    ``images`` test images drawn with ``seed`` (class-stratified), at the run's input size."""
+    from PIL import Image
+
+    from labelspace.analysis.predict import load_image
+    from labelspace.data.layouts import scan_dataset
+    from labelspace.data.transforms import eval_transform
+    from labelspace.training.runs import load_model, read_config
+
+    check_method(method)
+    data = read_config(run).data
+    if not Path(data).expanduser().is_dir():  # a named dataset (fashion-mnist, cifar10, ...)
+        raise SaliencyError(
+            f"{data} has no object boxes; the saliency measurement needs a dataset with boxes: "
+            "Tiny ImageNet (val/val_annotations.txt)"
+        )
+    listing = scan_dataset(data)
+    boxes = read_boxes(listing)
+    model = load_model(run)
+    if method == "gradcam":
+        last_convolution(model.module)
+    spec = model.input
+    targets = np.asarray(listing.test.targets)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(targets))
+    # class-stratified: every class's first draws before any class's next
+    rank = np.empty(len(targets), dtype=np.int64)
+    for c in np.unique(targets):
+        members = order[targets[order] == c]
+        rank[members] = np.arange(len(members))
+    position = np.empty(len(targets), dtype=np.int64)
+    position[order] = np.arange(len(targets))  # a random order of the images
+    chosen = np.lexsort((position, rank))[: min(images, len(targets))]
+    normalize = eval_transform(spec["mean"], spec["std"])
+    size = spec["image_size"]
+    maps, in_input = [], []
+    for start in range(0, len(chosen), 100):
+        part = chosen[start : start + 100]
+        paths = [listing.test.paths[i] for i in part]
+        batch = torch.stack([normalize(load_image(p, spec["in_chans"], size)) for p in paths])
+        maps.append(saliency_maps(model.module, batch, torch.as_tensor(targets[part]), method))
+        for p in paths:
+            with Image.open(p) as pil:
+                in_input.append(box_in_input(boxes[Path(p)], pil.size, size or pil.size[0]))
+    result = box_scores(torch.cat(maps), in_input)
+    return {"method": method, "target": "the true class", **result}

@@ -193,6 +193,18 @@ CoverageOpt = Annotated[
         help="Label sets hold the class of this share of single-object validation images."
     ),
 ]
+SaliencyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--saliency",
+        help="Also where the model looks: the pointing game and the saliency mass inside the "
+        "object's box (datasets with boxes: Tiny ImageNet).",
+    ),
+]
+SaliencyImagesOpt = Annotated[int, typer.Option(help="With --saliency: test images measured.")]
+SaliencyMethodOpt = Annotated[
+    str, typer.Option(help="With --saliency: gradcam or ig (Integrated Gradients).")
+]
 ANALYSIS = AnalysisConfig()  # the defaults of the analysis options
 
 
@@ -205,6 +217,9 @@ def analysis_config(
     multi: bool = False,
     multi_images: int = ANALYSIS.multi_images,
     coverage: float = ANALYSIS.coverage,
+    saliency: bool = False,
+    saliency_images: int = ANALYSIS.saliency_images,
+    saliency_method: str = ANALYSIS.saliency_method,
 ) -> AnalysisConfig:
     """The analysis options of ``analyze``, ``compare`` and ``demo``, validated."""
     from labelspace.analysis.config import parse_eps
@@ -218,6 +233,9 @@ def analysis_config(
         multi=multi,
         multi_images=multi_images,
         coverage=coverage,
+        saliency=saliency,
+        saliency_images=saliency_images,
+        saliency_method=saliency_method,
     )
 
 

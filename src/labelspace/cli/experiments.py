@@ -66,6 +66,7 @@ def compare(
     feature_images: common.FeatureImagesOpt = common.ANALYSIS.feature_images,
     feature_map: common.FeatureMapOpt = common.ANALYSIS.feature_map,
     multi: common.MultiOpt = False,
+    saliency: common.SaliencyOpt = False,
     overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
 ) -> None:
     """Train several methods with the same backbone, budget and seeds; analyse every run;
@@ -74,7 +75,9 @@ def compare(
 
     chosen = parse_methods(methods)
     analysis = (
-        common.analysis_config(attack, eps, attack_images, feature_images, feature_map, multi)
+        common.analysis_config(
+            attack, eps, attack_images, feature_images, feature_map, multi, saliency=saliency
+        )
         if analyze
         else None
     )

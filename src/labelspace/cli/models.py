@@ -23,6 +23,9 @@ from labelspace.cli.common import (
     MultiImagesOpt,
     MultiOpt,
     RunArg,
+    SaliencyImagesOpt,
+    SaliencyMethodOpt,
+    SaliencyOpt,
     UnseenOpt,
     analysis_config,
     config_from,
@@ -188,13 +191,27 @@ def analyze(
     multi: MultiOpt = False,
     multi_images: MultiImagesOpt = ANALYSIS.multi_images,
     coverage: CoverageOpt = ANALYSIS.coverage,
+    saliency: SaliencyOpt = False,
+    saliency_images: SaliencyImagesOpt = ANALYSIS.saliency_images,
+    saliency_method: SaliencyMethodOpt = ANALYSIS.saliency_method,
 ) -> None:
     """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json);
-    --multi adds label sets on single and composite images."""
+    --multi adds label sets on single and composite images, --saliency where the model looks
+    against object boxes."""
     from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
 
     config = analysis_config(
-        attack, eps, attack_images, feature_images, feature_map, multi, multi_images, coverage
+        attack,
+        eps,
+        attack_images,
+        feature_images,
+        feature_map,
+        multi,
+        multi_images,
+        coverage,
+        saliency,
+        saliency_images,
+        saliency_method,
     )
     with console.status("analysing") as status:
         result = analyze_run(run, config, on_step=lambda s: status.update(f"analysing: {s}"))
@@ -215,6 +232,10 @@ def analyze(
         for composition in ("side-by-side", "pasted"):
             for key, value in multi_result[composition].items():
                 rows[f"{composition}: {key.replace('_', ' ')}"] = value
+    if "saliency" in result:
+        rows["saliency: pointing game"] = result["saliency"]["pointing_game"]
+        rows["saliency: mass in the box"] = result["saliency"]["mass_in_box"]
+        rows["saliency: box share of the image"] = result["saliency"]["box_area"]
     print_metrics(f"analysis of {run}", rows)
     console.print(f"written: {run / ANALYSIS_FILE}")
 

@@ -190,12 +190,16 @@ def run_comparison(
 
 
 def _needs_analysis(run: Path, analysis: AnalysisConfig) -> bool:
-    """No analysis yet, or label sets asked for (``--multi``) that it does not hold (the
-    other sections are then kept: see :func:`analyze_run`)."""
+    """No analysis yet, or label sets (``--multi``) or saliency (``--saliency``) asked for that
+    it does not hold (the other sections are then kept: see :func:`analyze_run`)."""
     from labelspace.analysis.analyze import read_analysis
 
     saved = read_analysis(run)
-    return saved is None or (analysis.multi and "multilabel" not in saved)
+    return (
+        saved is None
+        or (analysis.multi and "multilabel" not in saved)
+        or (analysis.saliency and "saliency" not in saved)
+    )
 
 
 def _listed(failures: dict[str, str]) -> str:

@@ -127,6 +127,10 @@ def flat_metrics(r: MethodResult) -> dict[str, float]:
         flat[f"adv_severity@{name}"] = float(point["severity"])
     for level, value in a.get("representations", {}).get("silhouette", {}).items():
         flat[f"silhouette@h{level}"] = float(value)
+    if "saliency" in a:
+        flat["saliency_pointing"] = float(a["saliency"]["pointing_game"])
+        flat["saliency_mass"] = float(a["saliency"]["mass_in_box"])
+        flat["saliency_box_area"] = float(a["saliency"]["box_area"])
     multi = a.get("multilabel")
     if multi:
         flat["multi_single_in_set"] = float(multi["single"]["class_in_set"])
@@ -137,6 +141,11 @@ def flat_metrics(r: MethodResult) -> dict[str, float]:
     return flat
 
 
+SALIENCY_COLUMNS = [
+    ("saliency_pointing", "pointing game %", 2, 100.0),
+    ("saliency_mass", "saliency mass in the box %", 2, 100.0),
+    ("saliency_box_area", "box share of the image %", 2, 100.0),
+]
 MULTI_COLUMNS = [
     ("multi_single_in_set", "single image: class in set %", 2, 100.0),
     ("multi_single_size", "single: set size", 2, 1.0),
@@ -294,6 +303,20 @@ def build_report(
                 "Composites: two test images of different classes side by side (squeezed to "
                 "the input size) or the second shrunk to half size and pasted into a corner of "
                 "the first; both-in-set counts composites whose set holds both classes.",
+                "",
+            ]
+        if all("saliency_pointing" in per_method[n][0] for n in analysed):
+            how = next(iter(analysed.values())).analysis["saliency"]
+            lines += [
+                "## Where the model looks",
+                "",
+                seed_table(comparison, list(analysed), SALIENCY_COLUMNS),
+                "",
+                f"{'Grad-CAM' if how['method'] == 'gradcam' else 'Integrated Gradients'} maps "
+                f"of the true class's score on {how['images']} test images with object boxes. "
+                "Pointing game: the map's maximum lies in the box. Mass in the box: the share "
+                "of the map inside it; a map spread evenly would score the box's share of the "
+                "image.",
                 "",
             ]
         curves = {
