@@ -13,27 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import labelspace
 from labelspace.analysis.config import AnalysisConfig
 from labelspace.embeddings.space import LabelSpace
-from labelspace.errors import InputError, LabelspaceError
-from labelspace.models.options import MethodOptions
+from labelspace.errors import InputError
+from labelspace.errors import LabelspaceError as LabelspaceError  # re-exported
+from labelspace.models.options import MethodOptions as MethodOptions  # re-exported
 from labelspace.training.config import TrainConfig
 
-__all__ = [
-    "AnalysisConfig",
-    "LabelSpace",
-    "LabelspaceError",
-    "MethodOptions",
-    "TrainConfig",
-    "backoff",
-    "compare",
-    "evaluate",
-    "label_space",
-    "methods",
-    "predict",
-    "resume",
-    "train",
-]
+# the package root lists the stable names once; it loads them from here on first use
+__all__ = list(labelspace.__all__)
 
 
 DEFAULT_ANALYSIS = AnalysisConfig()
