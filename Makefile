@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labelspace-installed
 
-.PHONY: setup system venv demo test lint bench clean
+.PHONY: setup system venv demo test lint bench pretrained clean
 
 setup: system venv
 
@@ -32,6 +32,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/poincare.py
+
+pretrained: setup
+	$(BIN)/python scripts/build_pretrained.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -23,6 +23,7 @@ __all__ = [
     "label_space",
     "methods",
     "predict",
+    "pretrained",
     "resume",
     "train",
 ]

@@ -91,6 +91,14 @@ def _embed(graph, embedding: str | Path, dim: int, seed: int):
     return LabelEmbedding.load(embedding)
 
 
+def pretrained(name: str):
+    """A pretrained label space shipped with labelspace (``labelspace embeddings`` lists them),
+    as a :class:`~labelspace.embeddings.store.LabelEmbedding`; its checksum is verified."""
+    from labelspace.embeddings.pretrained import pretrained as load_pretrained
+
+    return load_pretrained(name)
+
+
 def train(config: TrainConfig, run: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Train a model into the folder ``run`` and evaluate it; returns its metrics
     (``metrics.json``). A run that exists is refused unless ``overwrite``."""

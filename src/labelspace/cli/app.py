@@ -57,6 +57,7 @@ app.command()(labels.hierarchy)
 app.command()(labels.embed)
 app.command("evaluate-embedding")(labels.evaluate_embedding)
 app.command("plot-disk")(labels.plot_disk)
+app.command()(labels.embeddings)
 # datasets
 app.command()(data.pack)
 # image models

@@ -81,8 +81,8 @@ MethodOpt = Annotated[
 EmbeddingOpt = Annotated[
     str | None,
     typer.Option(
-        help="Label embedding: a kind (poincare, text, sphere, ...) or a .safetensors file; "
-        "default: the method's."
+        help="Label embedding: a kind (poincare, text, sphere, ...), pretrained:NAME (a shipped "
+        "one: `labelspace embeddings`) or a .safetensors file; default: the method's."
     ),
 ]
 DimOpt = Annotated[int, typer.Option(help="Dimension of a trained label embedding.")]

@@ -245,3 +245,25 @@ def plot_disk(
     graph = load_graph(source, mapping)
     plot_poincare_disk(emb, graph.hierarchy, out, max_labels=max_labels, overwrite=overwrite)
     console.print(f"wrote {out}")
+
+
+def embeddings() -> None:
+    """The pretrained label spaces shipped with labelspace, with their reconstruction quality
+    (use one with --embedding pretrained:NAME, or labelspace.pretrained(NAME) in Python)."""
+    from labelspace.embeddings.pretrained import catalogue
+
+    table = Table(title="pretrained label spaces (--embedding pretrained:NAME)")
+    for column in ("name", "source", "nodes", "dim", "MAP", "mean rank", "MB"):
+        table.add_column(column, justify="left" if column in ("name", "source") else "right")
+    for entry in catalogue().values():
+        quality = entry.quality["all"]
+        table.add_row(
+            entry.name,
+            entry.source.removeprefix("sources/").removesuffix(".txt"),
+            f"{entry.nodes:,}",
+            str(entry.dim),
+            f"{quality['map']:.4f}",
+            f"{quality['mean_rank']:.3f}",
+            f"{entry.path.stat().st_size / 1e6:.2f}" if entry.path.is_file() else "missing",
+        )
+    console.print(table)

@@ -112,6 +112,9 @@ def readable_name(node: str) -> str:
     return node
 
 
+PRETRAINED_PREFIX = "pretrained:"
+
+
 def build_label_space(
     name: str,
     classes: Sequence[str],
@@ -126,8 +129,9 @@ def build_label_space(
 
     ``embedding`` is ``None`` (no label vectors), a kind from
     :data:`labelspace.embeddings.build.KINDS` (trained or computed here on the hierarchy the
-    classes induce) or a saved embedding file, which must contain every class's
-    node (:attr:`LabelSpace.nodes`).
+    classes induce), ``pretrained:NAME`` (a shipped embedding,
+    :mod:`labelspace.embeddings.pretrained`) or a saved embedding file; a file or shipped
+    embedding must contain every class's node (:attr:`LabelSpace.nodes`).
     """
     graph = wordnet_graph(name, list(synsets), list(classes))
     notes = list(graph.hierarchy.notes)
@@ -136,6 +140,13 @@ def build_label_space(
         return space
     if isinstance(embedding, LabelEmbedding):
         space.embedding = embedding
+    elif str(embedding).startswith(PRETRAINED_PREFIX):
+        from labelspace.embeddings.pretrained import pretrained
+
+        shipped = pretrained(str(embedding))
+        have = set(shipped.labels)
+        # keep the hierarchy's nodes (a nouns embedding holds 82,115); the classes are checked
+        space.embedding = shipped.subset([n for n in space.hierarchy.nodes if n in have])
     elif Path(str(embedding)).suffix == ".safetensors" or Path(str(embedding)).exists():
         space.embedding = LabelEmbedding.load(embedding)
         _check_own_leaves(space, embedding)

@@ -60,7 +60,8 @@ def _stage_parts(stage: str) -> tuple[str, str | None]:
     method, _, embedding = stage.partition("@")
     if not get_method(method).uses_embedding and embedding:
         raise InputError(f"{stage!r}: {method} uses no label embedding, so '@' has no meaning")
-    if embedding and embedding not in KINDS and not Path(embedding).is_file():
+    shipped = embedding and embedding.startswith("pretrained:")
+    if embedding and embedding not in KINDS and not shipped and not Path(embedding).is_file():
         raise InputError(
             f"{stage!r}: unknown label embedding {embedding!r}; use one of {', '.join(KINDS)} "
             "or an embedding file"

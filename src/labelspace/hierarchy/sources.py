@@ -163,6 +163,14 @@ def wordnet_graph(
     return LabelGraph(name, hierarchy, hierarchy.closure(), wordnet=True)
 
 
+def _is_file_path(path: Path) -> bool:
+    """Whether ``path`` exists; a class list too long to be a file name is not one."""
+    try:
+        return path.exists()
+    except OSError:  # e.g. ENAMETOOLONG for a list of 200 wnids
+        return False
+
+
 def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
     """Resolve a source given on the command line.
 
@@ -198,7 +206,7 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
         names = DATASET_CLASSES[key]
         return wordnet_graph(key, map_names(names, overrides=overrides), names)
     path = Path(spec)
-    if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or path.exists():
+    if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or _is_file_path(path):
         if mapping is not None:
             raise SourceError(
                 f"--mapping maps class names to WordNet synsets; the hierarchy file {spec} "
