@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,14 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from labelspace.analysis.config import AnalysisConfig
 from labelspace.errors import InputError
 from labelspace.files import atomic_write_json
 from labelspace.training.module import LabelSpaceClassifier
 
 CALIBRATION_FILE = "multilabel.json"
 COMPOSITIONS = ("side-by-side", "pasted")
-DEFAULT_COVERAGE = 0.9
+DEFAULT_COVERAGE = AnalysisConfig.coverage  # one default for predict and analyze
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,9 @@ class Calibration:
 
 def set_scores(module: LabelSpaceClassifier, scores: torch.Tensor) -> tuple[torch.Tensor, str]:
     """The per-class numbers label sets threshold, and their kind (see the module docstring)."""
-    criterion = module.criterion
-    logits = getattr(criterion, "decoder", None) is not None and int(criterion.decoder) == 0
-    if criterion.geometry != "logits" and not logits:
+    if not module.criterion.scores_are_logits:
         return scores, "scores"
-    probs = module.probabilities(scores)
-    if probs is None:  # a logit method without probabilities does not exist; keep it safe
-        return scores.softmax(-1), "probabilities"
-    return probs, "probabilities"
+    return module.probabilities(scores), "probabilities"
 
 
 def check_coverage(coverage: float) -> float:
@@ -70,7 +67,7 @@ def calibrate(
     values, kind = set_scores(module, val_scores)
     true = values.gather(1, val_targets[:, None]).squeeze(1).double()
     # the (1 - coverage) quantile, rounded down as split conformal prediction does
-    k = max(int(torch.floor(torch.tensor((1 - coverage) * (len(true) + 1)))) - 1, 0)
+    k = max(math.floor((1 - coverage) * (len(true) + 1)) - 1, 0)
     threshold = float(true.sort().values[min(k, len(true) - 1)])
     return Calibration(coverage, threshold, kind, len(true))
 
@@ -82,15 +79,13 @@ def run_calibration(run: Path, coverage: float = DEFAULT_COVERAGE, prepared=None
 
     check_coverage(coverage)
     path = Path(run) / CALIBRATION_FILE
-    if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        for entry in saved.get("calibrations", []):
-            if entry["coverage"] == coverage:
-                return Calibration(**entry)
+    entries = json.loads(path.read_text(encoding="utf-8"))["calibrations"] if path.is_file() else []
+    for entry in entries:
+        if entry["coverage"] == coverage:
+            return Calibration(**entry)
     prepared = prepared or load_run(Path(run))
     val = predict_set(prepared, prepared.val_set)
     calibration = calibrate(prepared.module, val.scores, val.targets, coverage)
-    entries = json.loads(path.read_text(encoding="utf-8"))["calibrations"] if path.is_file() else []
     atomic_write_json(path, {"calibrations": [*entries, asdict(calibration)]})
     return calibration
 

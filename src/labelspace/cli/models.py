@@ -256,13 +256,7 @@ def predict(
             "the run's validation split, shown as a tree with their ancestors.",
         ),
     ] = False,
-    coverage: Annotated[
-        float,
-        typer.Option(
-            help="With --multi: the share of single-object validation images whose class the "
-            "set must hold (sets the threshold)."
-        ),
-    ] = 0.9,
+    coverage: CoverageOpt = ANALYSIS.coverage,
 ) -> None:
     """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
     answer: the most specific label the model is sure of (--multi: a set of labels)."""

@@ -83,6 +83,12 @@ class ClassScoreLoss(nn.Module):
         """Class probabilities from :meth:`scores`, or ``None`` where none are trained."""
         return None
 
+    @property
+    def scores_are_logits(self) -> bool:
+        """Whether :meth:`scores` are logits, comparable between classes of one image only,
+        rather than distances or similarities in a label space, comparable between images."""
+        return self.geometry == "logits"
+
     def embedded(self, outputs: torch.Tensor) -> torch.Tensor:
         """The part of the head's outputs that lies in the label space (all of it here)."""
         return outputs
@@ -452,6 +458,10 @@ class JointLoss(ClassScoreLoss):
     def split(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The head's outputs as (class logits, ball point)."""
         return outputs[..., : self.num_classes], outputs[..., self.num_classes :]
+
+    @property
+    def scores_are_logits(self) -> bool:
+        return self.decoders[int(self.decoder)] == "linear"
 
     def embedded(self, outputs: torch.Tensor) -> torch.Tensor:
         return self.split(outputs)[1]
