@@ -67,7 +67,7 @@ def calibrate(
     values, kind = set_scores(module, val_scores)
     true = values.gather(1, val_targets[:, None]).squeeze(1).double()
     # the (1 - coverage) quantile, rounded down as split conformal prediction does
-    k = max(math.floor((1 - coverage) * (len(true) + 1)) - 1, 0)
+    k = max(math.floor(round((1 - coverage) * (len(true) + 1), 9)) - 1, 0)  # 0.1 * 100 is 10
     threshold = float(true.sort().values[min(k, len(true) - 1)])
     return Calibration(coverage, threshold, kind, len(true))
 
