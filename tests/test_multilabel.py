@@ -120,6 +120,20 @@ def test_predict_multi_and_analyze_multi_from_the_cli(run, tmp_path):
     multi = json.loads((run / "analysis.json").read_text())["multilabel"]
     assert multi["images"] == 100 and set(multi) >= {"single", "side-by-side", "pasted"}
     assert 0 < multi["pasted"]["set_size"] <= 10
+    # the same analysis again keeps every section without loading the run's predictions
+    before = (run / "analysis.json").read_text()
+    predictions = run / "predictions.safetensors"
+    predictions.rename(tmp_path / "predictions.safetensors")
+    try:
+        again = runner.invoke(
+            app,
+            ["analyze", str(run), "--multi", "--multi-images", "100", "--attack-images", "20",
+             "--feature-images", "50"],
+        )  # fmt: skip
+    finally:
+        (tmp_path / "predictions.safetensors").rename(predictions)
+    assert again.exit_code == 0, again.output
+    assert (run / "analysis.json").read_text() == before
 
 
 def test_predict_multi_refuses_bad_input_and_writes_nothing(tmp_path, run):

@@ -203,17 +203,27 @@ def analyze_run(
     if path.is_file() and not overwrite:
         return json.loads(path.read_text(encoding="utf-8"))
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    prepared = load_run(run)
-    preds = read_predictions(run)
+    loaded: dict[str, Any] = {}
+
+    def prepared() -> Prepared:  # the run and its data load only if a section is computed
+        if "prepared" not in loaded:
+            loaded["prepared"] = load_run(run)
+        return loaded["prepared"]
+
+    def preds():
+        if "preds" not in loaded:
+            loaded["preds"] = read_predictions(run)
+        return loaded["preds"]
+
     result: dict[str, Any] = {"config": {**asdict(config), "eps": list(config.eps)}}
     before = previous.get("config", {})
     same = {k: v for k, v in before.items() if k not in OWN_OPTIONS} == {
         k: v for k, v in result["config"].items() if k not in OWN_OPTIONS
     }
     steps = [
-        ("backoff", lambda: _backoff(prepared, preds.scores, preds.targets)),
-        ("robustness", lambda: _robustness(prepared, config, on_progress)),
-        ("representations", lambda: _representations(prepared, config)),
+        ("backoff", lambda: _backoff(prepared(), preds().scores, preds().targets)),
+        ("robustness", lambda: _robustness(prepared(), config, on_progress)),
+        ("representations", lambda: _representations(prepared(), config)),
     ]
     if config.multi:
         steps.append(
@@ -221,7 +231,7 @@ def analyze_run(
                 "multilabel",
                 lambda: analyze_multilabel(
                     run,
-                    prepared,
+                    prepared(),
                     images=config.multi_images,
                     coverage=config.coverage,
                     seed=config.seed,

@@ -154,7 +154,7 @@ def run_comparison(
                 train(config, run, resume=True, progress=progress)
             else:
                 train(config, run, overwrite=True, progress=progress)
-            if analysis is not None and (overwrite or _needs_analysis(run, analysis)):
+            if analysis is not None:  # sections analysed with the same options are kept
                 analyze_run(run, replace(analysis, seed=config.seed))
 
         total = len(methods) * len(seed_values)
@@ -188,19 +188,6 @@ def run_comparison(
             "the finished runs (a run whose evaluation failed: `labelspace evaluate RUN`)"
         )
     return report
-
-
-def _needs_analysis(run: Path, analysis: AnalysisConfig) -> bool:
-    """No analysis yet, or label sets (``--multi``) or saliency (``--saliency``) asked for that
-    it does not hold (the other sections are then kept: see :func:`analyze_run`)."""
-    from labelspace.analysis.analyze import read_analysis
-
-    saved = read_analysis(run)
-    return (
-        saved is None
-        or (analysis.multi and "multilabel" not in saved)
-        or (analysis.saliency and "saliency" not in saved)
-    )
 
 
 def _listed(failures: dict[str, str]) -> str:
