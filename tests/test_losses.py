@@ -314,6 +314,20 @@ def test_haf_levels_cut_the_tree_at_each_depth(small, fashion):
     assert sizes == sorted(sizes) and sizes[0] > 1 and sizes[-1] < 10  # coarse to fine
 
 
+def test_haf_levels_leave_out_a_cut_that_repeats_the_partition_above():
+    """r -> {a, b}, a -> q -> {x, y}, b -> p -> {z, w}: depth 2 groups the classes as depth 1
+    does, under nodes whose order is the other way round (p before q)."""
+    chain = Hierarchy.from_parents(
+        {"a": ["r"], "b": ["r"], "q": ["a"], "p": ["b"], "x": ["q"], "y": ["q"], "z": ["p"],
+         "w": ["p"]},
+        ["x", "y", "z", "w"],
+    )  # fmt: skip
+    index = chain.index
+    assert (index["a"] < index["b"]) != (index["q"] < index["p"])  # the labels differ
+    (level,) = depth_levels(chain)
+    assert level.tolist() in ([0, 0, 1, 1], [1, 1, 0, 0])
+
+
 def test_haf_loss_is_cross_entropy_when_levels_agree_and_margin_when_groups_collide(small):
     """Coarse softmaxes equal to the summed class softmax, and no two neighbours of different
     groups: only cross-entropy is left. Two images of different groups with the same coarse

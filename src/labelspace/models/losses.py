@@ -610,7 +610,11 @@ def depth_levels(hierarchy: Hierarchy) -> list[np.ndarray]:
     """The hierarchy cut at each depth: for depth d, every class's ancestor at depth d on its
     :meth:`~Hierarchy.path_to_root` (the class itself where its path is shorter), as a group
     index per class. Cuts that group nothing new (the same partition as the depth above, one
-    group for all, or every class alone) are left out."""
+    group for all, or every class alone) are left out.
+
+    Each path steps from a node to the same parent whichever class it belongs to, so every cut
+    refines the one above: two cuts are the same partition exactly when they have as many
+    groups (their group labels, ordered by node index, may differ)."""
     paths = [path[::-1] for path in _class_paths(hierarchy)]  # root first
     levels: list[np.ndarray] = []
     for d in range(1, max(len(p) for p in paths)):
@@ -618,7 +622,7 @@ def depth_levels(hierarchy: Hierarchy) -> list[np.ndarray]:
         _, groups = np.unique(nodes, return_inverse=True)
         if groups.max() in (0, len(paths) - 1):
             continue
-        if levels and np.array_equal(np.unique(levels[-1], return_inverse=True)[1], groups):
+        if levels and groups.max() == levels[-1].max():
             continue
         levels.append(groups)
     return levels
