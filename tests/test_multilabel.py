@@ -146,6 +146,7 @@ def test_predict_multi_refuses_bad_input_and_writes_nothing(tmp_path, run):
     text.write_text("not an image")
     done = runner.invoke(app, ["predict", str(fresh), str(text), "--multi"])
     assert done.exit_code != 0 and "not a readable image" in done.output
+    assert "BytesIO" not in done.output  # the file is named, not a buffer
     assert not (fresh / CALIBRATION_FILE).exists()
     done = runner.invoke(app, ["predict", str(fresh), str(text), "--multi", "--coverage", "1.5"])
     assert done.exit_code != 0 and "--coverage" in done.output

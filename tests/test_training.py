@@ -146,6 +146,10 @@ def test_bad_input_fails_before_anything_is_written(tmp_path, softmax_run):
         train(replace(TINY, data="no-such-dataset"), run, progress=False)
     with pytest.raises(ValueError, match="label embedding"):
         train(replace(TINY, method="poincare", embedding="hyperbolic"), run, progress=False)
+    with pytest.raises(ValueError, match="unknown pretrained embedding 'nope'"):
+        train(replace(TINY, method="poincare", embedding="pretrained:nope"), run, progress=False)
+    with pytest.raises(ValueError, match="softmax uses no label embedding"):
+        train(replace(TINY, embedding="pretrained:nouns-poincare-10d"), run, progress=False)
     with pytest.raises(RunError, match="cannot resume"):
         train(TINY, run, resume=True, progress=False)
     assert not run.exists()

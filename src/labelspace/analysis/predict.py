@@ -27,7 +27,7 @@ def load_image(path: Path, in_chans: int, image_size: int) -> torch.Tensor:
     """Read an image as the model expects it: ``in_chans`` channels, resized to
     ``image_size`` by the one resize policy (shorter side, then centre crop; see
     :mod:`labelspace.data.images_io`), uint8 ``(C, H, W)``."""
-    from labelspace.data.images_io import DECODE_ERRORS, read_image
+    from labelspace.data.images_io import DECODE_ERRORS, decode_error_reason, read_image
 
     try:
         return read_image(Path(path), channels=in_chans, size=image_size)
@@ -36,7 +36,7 @@ def load_image(path: Path, in_chans: int, image_size: int) -> torch.Tensor:
     except IsADirectoryError:
         raise ImageFileError(f"{path}: a folder, not an image file") from None
     except DECODE_ERRORS as exc:
-        raise ImageFileError(f"{path}: not a readable image ({exc})") from None
+        raise ImageFileError(f"{path}: not a readable image ({decode_error_reason(exc)})") from None
 
 
 def _image_scores(model: LoadedModel, images: Sequence[Path]) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 
 from labelspace.data.errors import CorruptImageError, DatasetError, EmptyClassError, ImageSizeError
 from labelspace.data.images import InMemoryImages
-from labelspace.data.images_io import DECODE_ERRORS, fit_image, open_image
+from labelspace.data.images_io import DECODE_ERRORS, decode_error_reason, fit_image, open_image
 from labelspace.data.layouts import Listing, scan_dataset
 from labelspace.errors import InputError
 
@@ -61,12 +61,6 @@ class LoadedFolder:
 
 
 # ---------------------------------------------------------------------------------- decoding
-def _reason(err: BaseException) -> str:
-    """The first line of an error's message, or its type when it has none."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def decode_images(
     paths: Sequence[Path],
     *,
@@ -108,8 +102,8 @@ def decode_images(
             pil = open_image(path)
         except DECODE_ERRORS as err:
             if not skip_corrupt:
-                raise CorruptImageError(path, _reason(err)) from None
-            log.debug("skipping unreadable image %s: %s", path, _reason(err))
+                raise CorruptImageError(path, decode_error_reason(err)) from None
+            log.debug("skipping unreadable image %s: %s", path, decode_error_reason(err))
             skipped.append(str(path))
             continue
         hw = (pil.height, pil.width)

@@ -45,6 +45,16 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 """What Pillow raises for unreadable files (SyntaxError: some plugins' malformed headers)."""
 
 
+def decode_error_reason(err: BaseException) -> str:
+    """Why a file could not be decoded, in one line: the first line of Pillow's message (its
+    "cannot identify image file <BytesIO ...>" names a buffer, not the file, so it becomes a
+    plain sentence), or the error's type when it has no message."""
+    if isinstance(err, Image.UnidentifiedImageError):
+        return "not an image format Pillow can read"
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def open_image(source: Path | bytes) -> Image.Image:
     """One image, decoded, as an 8-bit grayscale ("L") or RGB Pillow image; alpha is dropped.
 

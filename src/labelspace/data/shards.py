@@ -54,7 +54,7 @@ from PIL import Image
 
 from labelspace.data.errors import CorruptImageError, DatasetError
 from labelspace.data.images import Transform
-from labelspace.data.images_io import DECODE_ERRORS, open_image
+from labelspace.data.images_io import DECODE_ERRORS, decode_error_reason, open_image
 from labelspace.data.layouts import FileSplit, Listing
 from labelspace.data.streaming import LazyImages
 from labelspace.errors import InputError, OutputExistsError
@@ -301,8 +301,7 @@ def _checked_image(path: Path) -> tuple[bytes, str, str]:
         data = path.read_bytes()
         mode = open_image(data).mode
     except DECODE_ERRORS as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CorruptImageError(path, reason) from None
+        raise CorruptImageError(path, decode_error_reason(err)) from None
     ext = path.suffix[1:].lower()
     if not _EXT.fullmatch(ext):  # no suffix, or one a WebDataset key split would misread
         kind = Image.open(io.BytesIO(data)).format or "img"

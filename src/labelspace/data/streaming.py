@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from labelspace.data.errors import CorruptImageError, ImageSizeError
 from labelspace.data.images import Indices, InMemoryImages, Transform
-from labelspace.data.images_io import DECODE_ERRORS, read_image
+from labelspace.data.images_io import DECODE_ERRORS, decode_error_reason, read_image
 
 __all__ = ["FileImages", "LazyImages"]
 
@@ -102,8 +102,10 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
                 image = read_image(self.source(i), channels=self._in_chans, size=size)
             except DECODE_ERRORS as err:
                 if not self.skip_corrupt:
-                    raise CorruptImageError(self.name(i), str(err).splitlines()[0]) from None
-                log.warning("skipping unreadable image %s: %s", self.name(i), err)
+                    raise CorruptImageError(self.name(i), decode_error_reason(err)) from None
+                log.warning(
+                    "skipping unreadable image %s: %s", self.name(i), decode_error_reason(err)
+                )
                 continue
             if image.shape[-2:] != (self._image_size, self._image_size):
                 h, w = image.shape[-2:]

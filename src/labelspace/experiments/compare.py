@@ -55,17 +55,13 @@ def parse_methods(spec: str | Sequence[str]) -> list[str]:
 
 def _stage_parts(stage: str) -> tuple[str, str | None]:
     """``devise@poincare+text`` -> ``("devise", "poincare+text")``, both validated."""
-    from labelspace.embeddings.build import KINDS
+    from labelspace.training.config import check_embedding
 
     method, _, embedding = stage.partition("@")
-    if not get_method(method).uses_embedding and embedding:
-        raise InputError(f"{stage!r}: {method} uses no label embedding, so '@' has no meaning")
-    shipped = embedding and embedding.startswith("pretrained:")
-    if embedding and embedding not in KINDS and not shipped and not Path(embedding).is_file():
-        raise InputError(
-            f"{stage!r}: unknown label embedding {embedding!r}; use one of {', '.join(KINDS)} "
-            "or an embedding file"
-        )
+    try:
+        check_embedding(get_method(method), embedding or None)
+    except InputError as exc:
+        raise InputError(f"{stage!r}: {exc}") from None
     return method, embedding or None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelspace.errors import (
     InputError,
@@ -20,6 +20,9 @@ from labelspace.errors import (
     require_positive,
 )
 from labelspace.models.options import MethodOptions
+
+if TYPE_CHECKING:
+    from labelspace.models.methods import Method
 
 OPTIMIZERS = ("adamw", "sgd")
 SEED_MAX = 2**31 - 1
@@ -98,7 +101,7 @@ class TrainConfig:
         from labelspace.data.transforms import AUGMENTATIONS
         from labelspace.models.methods import get_method
 
-        get_method(self.method)
+        check_embedding(get_method(self.method), self.embedding)
         require_at_least(1, epochs=self.epochs, devices=self.devices, dim=self.embedding_dim)
         # batch norm (small-cnn, ResNets) cannot normalise a batch of one image
         require_at_least(2, batch_size=self.batch_size)
@@ -145,3 +148,31 @@ class TrainConfig:
             raise InputError(
                 "--pretrained and --init-from both give the backbone's first weights; pass one"
             )
+
+
+def check_embedding(method: Method, embedding: str | None) -> None:
+    """``--embedding`` names something that exists and that the method uses: a kind, a shipped
+    embedding (``pretrained:NAME``) or a file. Checked before any data is loaded; the file's
+    content is checked once the classes are known."""
+    from labelspace.embeddings.build import KINDS
+    from labelspace.embeddings.pretrained import PREFIX, catalogue
+
+    if embedding is None:
+        return
+    if not method.uses_embedding:
+        raise InputError(
+            f"{method.name} uses no label embedding, so --embedding {embedding} has no meaning; "
+            "drop it or choose a method that uses one (`labelspace methods`)"
+        )
+    if embedding.startswith(PREFIX):
+        shipped = catalogue()
+        if embedding.removeprefix(PREFIX) not in shipped:
+            raise InputError(
+                f"unknown pretrained embedding {embedding.removeprefix(PREFIX)!r}; shipped: "
+                f"{', '.join(shipped) or 'none'} (`labelspace embeddings` lists them)"
+            )
+    elif embedding not in KINDS and not Path(embedding).is_file():
+        raise InputError(
+            f"unknown label embedding {embedding!r}: use one of {', '.join(KINDS)}, "
+            "pretrained:NAME (`labelspace embeddings`) or a file written by `labelspace embed`"
+        )
