@@ -14,11 +14,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from labelspace.analysis.analyze import ANALYSIS_FILE, AnalysisConfig, analyze_run, fit_temperature
-from labelspace.analysis.openvocab import correct_set, label_set, open_vocabulary
+from labelspace.analysis.openvocab import correct_set, label_points, label_set, open_vocabulary
 from labelspace.analysis.predict import backoff_answers
 from labelspace.cli import app
 from labelspace.experiments.compare import REPORT_FILE, run_comparison
-from labelspace.training.runs import TrainConfig, read_predictions, train
+from labelspace.training.runs import TrainConfig, load_run, read_predictions, train
 
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=300, embedding_dim=5)
 QUICK = AnalysisConfig(eps=(0.0, 8 / 255), attack_images=64, feature_images=200, feature_map="pca")
@@ -124,6 +124,23 @@ def test_open_vocabulary_refuses_a_run_without_vectors_for_the_labels(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(run), "--labels", "footwear.n.02"])
     assert result.exit_code != 0
     assert "Open-vocabulary decoding needs text embeddings" in result.output
+
+
+def test_open_vocabulary_of_a_poincare_run_on_a_shipped_embedding(tmp_path):
+    """A run keeps only its hierarchy's nodes of a shipped embedding; open vocabulary reads
+    all of it, and moves the candidates as the class points were (--label-radius)."""
+    run = tmp_path / "poincare"
+    config = replace(
+        TINY, method="poincare", embedding="pretrained:nouns-poincare-10d", unseen=["Sneaker"]
+    )
+    train(config, run, progress=False)
+    prepared = load_run(run)
+    points = label_points(run, prepared, prepared.space.synsets, "nouns")
+    assert torch.allclose(points, prepared.module.criterion.label_vectors, atol=1e-5)
+    result = open_vocabulary(run, "footwear.n.02")
+    assert result["num_labels"] == 55 and result["num_images"] == 30
+    hits = [result[f"hit@{k}"] for k in (1, 2, 5, 10, 20)]
+    assert hits == sorted(hits) and all(0 <= h <= 1 for h in hits)
 
 
 def test_compare_over_seeds_reports_intervals_tests_and_every_analysis(tmp_path):

@@ -134,6 +134,25 @@ def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str
     return run_embedding.subset(list(labels)).vectors
 
 
+def label_points(run: Path, prepared, labels: Sequence[str], spec: str) -> torch.Tensor:
+    """The points of ``labels`` where the run decodes: from the run's embedding (all of a
+    shipped ``pretrained:NAME`` one, since a run keeps only its hierarchy's nodes), moved as
+    the run's class points were (a Poincaré run's ``--label-radius``)."""
+    from labelspace.embeddings.pretrained import PREFIX, pretrained
+    from labelspace.models.losses import poincare_class_points
+    from labelspace.training.runs import read_config
+
+    config, space = prepared.config, prepared.space
+    embedding = space.embedding
+    asked = read_config(run).embedding  # prepared.config names the run's own embedding file
+    if asked and asked.startswith(PREFIX):
+        embedding = pretrained(asked)
+    vectors = candidate_vectors(embedding, labels, spec).float()
+    if prepared.module.method.geometry == "poincare":
+        vectors = poincare_class_points(space, config.options.label_radius, vectors)
+    return vectors
+
+
 def open_vocabulary(
     run: Path,
     spec: str = ALL_NOUNS,
@@ -161,7 +180,7 @@ def open_vocabulary(
             "(--images all) to decode every test image"
         )
     labels = label_set(spec)
-    vectors = candidate_vectors(space.embedding, labels, spec).float()
+    vectors = label_points(Path(run), prepared, labels, spec)
     dataset = prepared.test_set
     if images == "unseen":
         from labelspace.data.images import filter_classes

@@ -496,8 +496,11 @@ class JointLoss(ClassScoreLoss):
         return F.cross_entropy(logits, local) + self.weight * self.prototypes(points, targets)
 
 
-def poincare_class_points(space: LabelSpace, label_radius: float | None) -> torch.Tensor:
-    """The class points a Poincaré head aims at.
+def poincare_class_points(
+    space: LabelSpace, label_radius: float | None, vectors: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The class points a Poincaré head aims at (or, with ``vectors``, other points of the same
+    embedding moved as the classes were: open-vocabulary candidates).
 
     A Poincaré embedding of a hierarchy pushes its leaves (the classes) to the edge of the
     ball, tens of units from the origin, where an image head cannot follow (``clip_r`` keeps
@@ -508,12 +511,13 @@ def poincare_class_points(space: LabelSpace, label_radius: float | None) -> torc
     """
     from labelspace.embeddings.geometry import radius_factor, scale_in_tangent_space
 
-    vectors = space.class_vectors
+    classes = space.class_vectors
+    points = classes if vectors is None else vectors
     if label_radius is None:
-        return vectors
+        return points
     c = space.curvature
-    factor = radius_factor(vectors, label_radius, c)
-    return scale_in_tangent_space(vectors.double(), factor, c).float()
+    factor = radius_factor(classes, label_radius, c)
+    return scale_in_tangent_space(points.double(), factor, c).float()
 
 
 # --------------------------------------------------------------------------- hierarchy-aware
