@@ -231,3 +231,24 @@ def test_format_cell() -> None:
     assert format_cell(mean_ci([1, 2, 3]), digits=1) == "2.0 ± 2.5"
     with pytest.raises(ValueError, match="digits"):
         format_cell(ci, digits=-1)
+
+
+def test_the_first_seed_table_shows_each_metric_at_its_own_scale() -> None:
+    """Shares as percent, heights and ECE as they are, and the zero-shot figures of a
+    zero-shot run (they live beside the test metrics)."""
+    import torch
+
+    from labelspace.reporting.comparison import MethodResult, markdown_table
+
+    metrics = {
+        "test": {"top1": 0.5, "severity": 2.5, "ece": 0.04, "acc@h1": 0.75},
+        "zero_shot": {"zsl_top1": 0.25, "unseen": ["Sneaker"]},
+        "train_images_per_second": 812.4,
+    }
+    result = MethodResult("poincare", metrics, torch.zeros(1, 2), torch.zeros(1))
+    head, _, row = markdown_table([result]).splitlines()
+    cells = dict(zip(head.strip("| ").split(" | "), row.strip("| ").split(" | "), strict=True))
+    assert cells["top-1 %"] == "50.00" and cells["mistake severity ↓"] == "2.500"
+    assert cells["ECE ↓"] == "0.040" and cells["acc@h1 %"] == "75.00"
+    assert cells["ZSL top-1 %"] == "25.00" and cells["train img/s"] == "812"
+    assert cells["hdist@1 ↓"] == "–"

@@ -46,10 +46,11 @@ class MethodResult:
     seed: int = 0
 
 
-def _fmt(value: Any, digits: int, percent: bool) -> str:
+def _fmt(value: Any, digits: int, scale: float) -> str:
+    """``value`` x ``scale`` (100 shows a share as percent), or a dash where there is none."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "–"
-    return f"{100 * value:.{digits}f}" if percent else f"{value:.{digits}f}"
+    return f"{scale * value:.{digits}f}"
 
 
 def markdown_table(results: Sequence[MethodResult]) -> str:
@@ -66,12 +67,12 @@ def markdown_table(results: Sequence[MethodResult]) -> str:
     head += [f"acc@h{h} %" for h in heights] + ["train img/s", "eval img/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        test = r.metrics["test"]
-        row = [r.name, *(_fmt(test.get(key), d, p) for key, _, d, p in COLUMNS)]
-        row += [_fmt(test.get(f"acc@h{h}"), 2, True) for h in heights]
+        flat = flat_metrics(r)  # the test metrics and the zero-shot ones
+        row = [r.name, *(_fmt(flat.get(key), d, scale) for key, _, d, scale in COLUMNS)]
+        row += [_fmt(flat.get(f"acc@h{h}"), 2, 100.0) for h in heights]
         row += [
-            _fmt(r.metrics.get("train_images_per_second"), 0, False),
-            _fmt(r.metrics.get("eval_images_per_second"), 0, False),
+            _fmt(r.metrics.get("train_images_per_second"), 0, 1.0),
+            _fmt(r.metrics.get("eval_images_per_second"), 0, 1.0),
         ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
