@@ -128,8 +128,9 @@ def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str
             f"the run's {run_embedding.kind} embedding has no vector for {len(missing)} of the "
             f"{len(labels)} labels (e.g. {', '.join(missing[:3])}): it covers only "
             f"{len(have)} labels. Open-vocabulary decoding needs text embeddings (train with "
-            "--method devise --embedding text) or an embedding file of all the labels "
-            "(`labelspace embed nouns`, then --embedding FILE)"
+            "--method devise --embedding text), the shipped Poincaré embedding of all nouns "
+            "(--embedding pretrained:nouns-poincare-10d) or an embedding file of all the "
+            "labels (`labelspace embed nouns`, then --embedding FILE)"
         )
     return run_embedding.subset(list(labels)).vectors
 
