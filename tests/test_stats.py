@@ -252,3 +252,22 @@ def test_the_first_seed_table_shows_each_metric_at_its_own_scale() -> None:
     assert cells["ECE ↓"] == "0.040" and cells["acc@h1 %"] == "75.00"
     assert cells["ZSL top-1 %"] == "25.00" and cells["train img/s"] == "812"
     assert cells["hdist@1 ↓"] == "–"
+
+
+def test_saliency_table_tests_the_maps_but_not_the_box_share() -> None:
+    """The box share describes the test images, the same for every method of a seed: it gets
+    no paired-test mark; the saliency mass does."""
+    from labelspace.reporting.comparison import SALIENCY_COLUMNS, seed_table
+    from labelspace.reporting.stats import compare_seeds
+
+    runs = {
+        "softmax": [{"saliency_mass": m, "saliency_box_area": b} for m, b in
+                    ((0.50, 0.5), (0.52, 0.6), (0.51, 0.55))],
+        "poincare": [{"saliency_mass": m, "saliency_box_area": b} for m, b in
+                     ((0.40, 0.5), (0.43, 0.6), (0.41, 0.55))],
+    }  # fmt: skip
+    table = seed_table(compare_seeds(runs), ["softmax", "poincare"], SALIENCY_COLUMNS)
+    head, _, _, poincare = table.splitlines()
+    cells = dict(zip(head.strip("| ").split(" | "), poincare.strip("| ").split(" | "), strict=True))
+    assert cells["saliency mass in the box %"].endswith("*")
+    assert cells["box share of the image %"] == "55.00 ± 12.42"

@@ -147,6 +147,8 @@ SALIENCY_COLUMNS = [
     ("saliency_mass", "saliency mass in the box %", 2, 100.0),
     ("saliency_box_area", "box share of the image %", 2, 100.0),
 ]
+# columns that describe the test images, the same for every method of a seed: no test
+REFERENCE_COLUMNS = {"saliency_box_area"}
 MULTI_COLUMNS = [
     ("multi_single_in_set", "single image: class in set %", 2, 100.0),
     ("multi_single_size", "single: set size", 2, 1.0),
@@ -190,7 +192,10 @@ def seed_table(
                 "–"
                 if comp is None
                 else format_cell(
-                    comp.interval, scale=scale, digits=digits, significant=comp.significant
+                    comp.interval,
+                    scale=scale,
+                    digits=digits,
+                    significant=None if key in REFERENCE_COLUMNS else comp.significant,
                 )
             )
         lines.append("| " + " | ".join(cells) + " |")
