@@ -16,6 +16,7 @@ The results go to ``RUN/analysis.json`` (written atomically) so reports can be r
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -203,17 +204,9 @@ def analyze_run(
     if path.is_file() and not overwrite:
         return json.loads(path.read_text(encoding="utf-8"))
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    loaded: dict[str, Any] = {}
-
-    def prepared() -> Prepared:  # the run and its data load only if a section is computed
-        if "prepared" not in loaded:
-            loaded["prepared"] = load_run(run)
-        return loaded["prepared"]
-
-    def preds():
-        if "preds" not in loaded:
-            loaded["preds"] = read_predictions(run)
-        return loaded["preds"]
+    # the run, its data and its predictions load only if a section is computed
+    prepared = functools.cache(lambda: load_run(run))
+    preds = functools.cache(lambda: read_predictions(run))
 
     result: dict[str, Any] = {"config": {**asdict(config), "eps": list(config.eps)}}
     before = previous.get("config", {})
