@@ -50,12 +50,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch (about a second to import) is imported by the functions that train,
     import torch  # so that PoincareConfig can be imported without it (command-line start-up)
 
-from labelspace.errors import (
-    InputError,
-    require_at_least,
-    require_not_negative,
-    require_positive,
-)
+from labelspace.errors import InputError
+from labelspace.validation import require_at_least, require_not_negative, require_positive
 
 log = logging.getLogger(__name__)
 SEED_LIMIT = 2**63  # seeds lie in [0, SEED_LIMIT): what both NumPy and torch accept

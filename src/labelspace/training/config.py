@@ -11,15 +11,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labelspace.errors import (
-    InputError,
-    LabelspaceError,
-    MissingInputError,
-    require_at_least,
-    require_not_negative,
-    require_positive,
-)
+from labelspace.errors import InputError, LabelspaceError, MissingInputError
 from labelspace.models.options import MethodOptions
+from labelspace.validation import require_at_least, require_not_negative, require_positive
 
 if TYPE_CHECKING:
     from labelspace.models.methods import Method
