@@ -36,7 +36,12 @@ from labelspace.data.fashion_mnist import (
 )
 from labelspace.data.images import filter_classes
 from labelspace.data.layouts import scan_dataset
-from labelspace.data.splits import stratified_split, val_count
+from labelspace.data.splits import (
+    stratified_sample,
+    stratified_split,
+    stratified_subset,
+    val_count,
+)
 from labelspace.data.transforms import (
     DATASET_STATS,
     Normalize,
@@ -227,6 +232,67 @@ def test_stratified_split_small_classes_and_bad_fractions():
     for fraction in (1.0, -0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"val_fraction must lie in \[0, 1\)"):
             stratified_split(targets, fraction, seed=0)
+
+
+def _per_class(targets: np.ndarray, index: torch.Tensor) -> np.ndarray:
+    return np.bincount(targets[index.numpy()], minlength=int(targets.max()) + 1)
+
+
+@pytest.mark.parametrize("limit", [1, 7, 150, 199, 500, 600, 2345])
+def test_stratified_sample_limit_is_a_true_upper_bound(limit: int):
+    # Tiny ImageNet's test split: 200 classes of 50 images. Rounding each class's share of
+    # 500 (2.5) up would take 600 images; the limit holds however small it is.
+    targets = np.repeat(np.arange(200), 50)
+    index = stratified_sample(targets, limit, seed=0)
+    assert len(index) == limit and len(np.unique(index.numpy())) == limit
+    assert torch.equal(index, torch.sort(index).values) and index.dtype == torch.int64
+    counts = _per_class(targets, index)
+    assert counts.max() - counts.min() <= 1  # equal classes: equal shares, within one image
+    if limit >= 200:
+        assert counts.min() >= 1  # every class is in the sample once the limit allows it
+
+
+def test_stratified_sample_is_proportional_and_seeded():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        classes = int(rng.integers(1, 40))
+        targets = rng.integers(0, classes, int(rng.integers(classes, 2000)))
+        sizes = np.bincount(targets, minlength=classes)
+        limit, seed = int(rng.integers(1, len(targets))), trial % 3
+        index = stratified_sample(targets, limit, seed)
+        assert len(index) <= limit
+        share = limit * sizes / len(targets)
+        assert np.all(np.abs(_per_class(targets, index)[: len(sizes)] - share) < 1)
+        assert torch.equal(index, stratified_sample(targets.tolist(), limit, seed))
+        # where rounding each class's share fits the limit, the sample is the validation draw
+        # of stratified_split with the fraction limit / N (what runs have always drawn); over
+        # the limit, it is a part of that draw
+        present = sizes[sizes > 0]
+        rounded = np.array([val_count(n, limit / len(targets)) for n in present])
+        if np.all(rounded < present):  # else stratified_split refuses the fraction
+            held = stratified_split(targets, limit / len(targets), seed)[1]
+            if rounded.sum() <= limit:
+                assert torch.equal(index, held)
+            else:
+                assert set(index.tolist()) <= set(held.tolist())
+    targets = np.repeat(np.arange(10), 300)
+    assert not torch.equal(stratified_sample(targets, 500, 0), stratified_sample(targets, 500, 1))
+
+
+def test_stratified_sample_edges():
+    targets = torch.tensor([0] * 5 + [1] * 20 + [2] * 1)  # a class of one image is fine
+    assert torch.equal(stratified_sample(targets, None, 0), torch.arange(26))
+    assert torch.equal(stratified_sample(targets, 26, 0), torch.arange(26))
+    assert len(stratified_sample(targets, 0, 0)) == 0
+    assert len(stratified_sample(targets, 13, 0)) <= 13
+    with pytest.raises(ValueError, match="limit must be >= 0"):
+        stratified_sample(targets, -1, 0)
+    with pytest.raises(ValueError, match="1-D sequence of integers"):
+        stratified_sample([[0, 1]], 1, 0)
+    data = InMemoryImages(torch.zeros(26, 1, 2, 2, dtype=torch.uint8), targets)
+    assert stratified_subset(data, 30, 0) is data
+    part = stratified_subset(data, 2, 0)
+    assert len(part) == 2 and torch.equal(part.targets, targets[stratified_sample(targets, 2, 0)])
 
 
 # ----------------------------------------------------------------------- image folders

@@ -14,6 +14,7 @@ import logging
 import numpy as np
 import torch
 
+from labelspace.data.splits import stratified_sample
 from labelspace.embeddings.space import readable_name
 from labelspace.hierarchy.graph import Hierarchy
 
@@ -90,13 +91,12 @@ def _as_numpy(x: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _sample(n: int, sample: int, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded random subset of at most ``sample`` of ``n`` rows."""
+def _sample(labels: np.ndarray, sample: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded sample of at most ``sample`` rows, each label in proportion
+    (:func:`~labelspace.data.splits.stratified_sample`)."""
     if sample < 1:
         raise ValueError(f"sample must be >= 1, got {sample}")
-    if n <= sample:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    return stratified_sample(labels, sample, seed).numpy()
 
 
 # ----------------------------------------------------------------------------- silhouette
@@ -113,8 +113,8 @@ def silhouette_by_level(
     :func:`levels`: ``{level: score in [-1, 1]}`` (NaN where the sample holds fewer than 2
     groups, or only singletons).
 
-    Computed with :func:`sklearn.metrics.silhouette_score` on a seeded random sample of at most
-    ``sample`` images; ``metric`` is passed through to scikit-learn.
+    Computed with :func:`sklearn.metrics.silhouette_score` on a seeded, class-proportional
+    sample of at most ``sample`` images; ``metric`` is passed through to scikit-learn.
     """
     from sklearn.metrics import silhouette_score
 
@@ -129,7 +129,7 @@ def silhouette_by_level(
     c = lca_height.shape[0]
     if len(y) and (y.min() < 0 or y.max() >= c):
         raise ValueError(f"targets must be class indices in [0, {c}), got [{y.min()}, {y.max()}]")
-    index = _sample(len(feats), sample, seed)
+    index = _sample(y, sample, seed)
     feats, y = feats[index], y[index]
     out: dict[int, float] = {}
     for level in levels(lca_height):
@@ -170,7 +170,7 @@ def feature_map(
         raise ValueError(f"unknown method {method!r}; choose 'tsne' or 'pca'")
     if method == "tsne" and max_iter < 250:
         raise ValueError(f"t-SNE needs max_iter >= 250, got {max_iter}")
-    index = _sample(len(feats), sample, seed)
+    index = _sample(np.zeros(len(feats), dtype=np.int64), sample, seed)  # one stratum
     if len(index) < 3:
         raise ValueError(f"a feature map needs at least 3 images, got {len(index)}")
     if feats.shape[1] < 2:

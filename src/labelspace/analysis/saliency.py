@@ -157,6 +157,7 @@ def saliency_in_boxes(
 
     from labelspace.analysis.predict import load_image
     from labelspace.data.layouts import scan_dataset
+    from labelspace.data.splits import stratified_sample
     from labelspace.data.transforms import eval_transform
     from labelspace.training.runs import load_model, read_config
 
@@ -174,16 +175,7 @@ def saliency_in_boxes(
         last_convolution(model.module)
     spec = model.input
     targets = np.asarray(listing.test.targets)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(targets))
-    # class-stratified: every class's first draws before any class's next
-    rank = np.empty(len(targets), dtype=np.int64)
-    for c in np.unique(targets):
-        members = order[targets[order] == c]
-        rank[members] = np.arange(len(members))
-    position = np.empty(len(targets), dtype=np.int64)
-    position[order] = np.arange(len(targets))  # a random order of the images
-    chosen = np.lexsort((position, rank))[: min(images, len(targets))]
+    chosen = stratified_sample(targets, images, seed).numpy()
     normalize = eval_transform(spec["mean"], spec["std"])
     size = spec["image_size"]
     maps, in_input = [], []

@@ -33,6 +33,7 @@ from labelspace.data.fashion_mnist import (
 )
 from labelspace.data.folders import ProgressCallback, decode_images, load_image_folder
 from labelspace.data.images import InMemoryImages
+from labelspace.data.splits import stratified_sample
 from labelspace.data.streaming import FileImages
 from labelspace.data.transforms import (
     AUGMENTATIONS,
@@ -487,9 +488,7 @@ def _sample(n: int, targets: Sequence[int] | torch.Tensor) -> torch.Tensor:
     """At most :data:`STATS_SAMPLE` indices in class proportion (all of them when fewer)."""
     if n <= STATS_SAMPLE:
         return torch.arange(n)
-    from labelspace.data.splits import stratified_split
-
-    return stratified_split(torch.as_tensor(targets), STATS_SAMPLE / n, 0)[1]
+    return stratified_sample(torch.as_tensor(targets), STATS_SAMPLE, 0)
 
 
 def _probe(

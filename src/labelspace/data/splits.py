@@ -1,7 +1,9 @@
-"""Seeded, stratified train/validation splits.
+"""Seeded, stratified splits and samples.
 
 Validation accuracy per class is only meaningful when every class is in the validation set in
 its training proportion, and runs are only comparable when the same seed gives the same split.
+:func:`stratified_split` splits a dataset in two; :func:`stratified_sample` draws at most a
+given number of images from it in class proportion (quick runs, attacks, saliency, statistics).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from labelspace.errors import InputError
 
-__all__ = ["stratified_split", "stratified_subset", "val_count"]
+__all__ = ["stratified_sample", "stratified_split", "stratified_subset", "val_count"]
 
 
 def val_count(class_size: int, val_fraction: float) -> int:
@@ -43,12 +45,7 @@ def stratified_split(
     """
     if not 0 <= val_fraction < 1:  # also rejects NaN
         raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
-    if isinstance(targets, torch.Tensor):
-        labels = targets.detach().cpu().numpy()
-    else:
-        labels = np.asarray(targets)
-    if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
-        raise ValueError(f"targets must be a 1-D sequence of integers, got shape {labels.shape}")
+    labels = _labels(targets)
     if val_fraction == 0:
         return torch.arange(len(labels), dtype=torch.int64), torch.empty(0, dtype=torch.int64)
 
@@ -76,13 +73,81 @@ def stratified_split(
     return train_idx, val_idx
 
 
+def _labels(targets: torch.Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
+    """``targets`` as a 1-D NumPy array of integers; ValueError otherwise."""
+    if isinstance(targets, torch.Tensor):
+        labels = targets.detach().cpu().numpy()
+    else:
+        labels = np.asarray(targets)
+    if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
+        raise ValueError(f"targets must be a 1-D sequence of integers, got shape {labels.shape}")
+    return labels
+
+
+def stratified_sample(
+    targets: torch.Tensor | np.ndarray | Sequence[int], limit: int | None, seed: int
+) -> torch.Tensor:
+    """Sorted int64 indices of at most ``limit`` images, each class in proportion.
+
+    All indices when ``limit`` is None or not smaller than ``len(targets)``. Otherwise each
+    class ``c`` of ``n_c`` images gives ``round(limit x n_c / N)`` (half up, at least one)
+    images, the first of a permutation of its members drawn, class by class in ascending
+    order, from a NumPy generator seeded with ``seed``: the validation draw of
+    :func:`stratified_split` with the fraction ``limit / N``. Where that rounding would take
+    more than ``limit`` images (more classes than ``limit``, or many classes rounded up), each
+    class keeps the first ``floor(limit x n_c / N)`` of its draw and the classes with the
+    largest remainders (ties in a seeded random order) one more, so the total is exactly
+    ``limit``: the limit is a true upper bound. The same targets, limit and seed always give
+    the same sample.
+
+    Raises:
+        ValueError: ``limit`` below 0, or ``targets`` not a 1-D sequence of integers.
+    """
+    labels = _labels(targets)
+    total = len(labels)
+    if limit is None or limit >= total:
+        return torch.arange(total, dtype=torch.int64)
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    if limit == 0:
+        return torch.empty(0, dtype=torch.int64)
+    classes, counts = np.unique(labels, return_counts=True)
+    fraction = limit / total
+    rng = np.random.default_rng(seed)
+    # ascending members, so the draw depends only on the seed
+    draws = [rng.permutation(np.flatnonzero(labels == c)) for c in classes.tolist()]
+    take = [min(n, val_count(n, fraction)) for n in counts.tolist()]
+    if sum(take) > limit:
+        take = _largest_remainders(counts, limit, total, rng)
+    chosen = np.concatenate([draw[:k] for draw, k in zip(draws, take, strict=True)])
+    return torch.from_numpy(np.sort(chosen).astype(np.int64))
+
+
+def _largest_remainders(
+    counts: np.ndarray, limit: int, total: int, rng: np.random.Generator
+) -> list[int]:
+    """Per-class shares of ``limit`` in proportion to ``counts``, summing to exactly ``limit``.
+
+    Each class gets the floor of its exact share ``limit x n_c / total`` (integer arithmetic),
+    and the classes with the largest remainders one more; equal remainders are ordered by a
+    permutation drawn from ``rng``.
+    """
+    shares = [limit * n for n in counts.tolist()]
+    take = [share // total for share in shares]
+    remainders = [share % total for share in shares]
+    tiebreak = rng.permutation(len(shares)).tolist()
+    order = sorted(range(len(shares)), key=lambda c: (-remainders[c], tiebreak[c]))
+    for c in order[: limit - sum(take)]:
+        take[c] += 1
+    return take
+
+
 def stratified_subset(dataset, limit: int | None, seed: int):
-    """At most ``limit`` images of ``dataset`` in class proportion (for quick runs and tests).
+    """At most ``limit`` images of ``dataset`` in class proportion (:func:`stratified_sample`).
 
     ``dataset`` has ``targets`` and ``subset(indices)`` (:class:`InMemoryImages`); it is
     returned unchanged when ``limit`` is None or not smaller than it.
     """
     if limit is None or limit >= len(dataset):
         return dataset
-    _, keep = stratified_split(dataset.targets, limit / len(dataset), seed)
-    return dataset.subset(keep)
+    return dataset.subset(stratified_sample(dataset.targets, limit, seed))
