@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from labelspace.hierarchy.graph import Hierarchy
+from labelspace.metrics.hierarchical import check_targets
 
 SUM_TOLERANCE = 1e-2  # rows of class probabilities must sum to 1 within this (low precision ok)
 
@@ -67,20 +68,6 @@ def _check_threshold(threshold: float) -> float:
     if not 0.0 <= threshold <= 1.0:  # also rejects NaN
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
     return threshold
-
-
-def _check_targets(targets: Any, n: int, num_classes: int) -> torch.Tensor:
-    if not isinstance(targets, torch.Tensor):
-        raise ValueError(f"targets must be a tensor, got {type(targets).__name__}")
-    if targets.ndim != 1:
-        raise ValueError(f"targets must be 1-D (N,), got shape {tuple(targets.shape)}")
-    if targets.is_floating_point() or targets.dtype == torch.bool or targets.is_complex():
-        raise ValueError(f"targets must be an integer tensor, got dtype {targets.dtype}")
-    if targets.shape[0] != n:
-        raise ValueError(f"targets has {targets.shape[0]} entries but class_probs has {n} rows")
-    if n and (targets.min() < 0 or targets.max() >= num_classes):
-        raise ValueError(f"targets must be class indices in [0, {num_classes})")
-    return targets.long()
 
 
 # --------------------------------------------------------------------------- node probabilities
@@ -265,7 +252,7 @@ def backoff_curve(
     n = class_probs.shape[0]
     if n == 0:
         raise ValueError("class_probs is empty: the curve needs at least one image")
-    targets = _check_targets(targets, n, num_classes)
+    targets = check_targets(targets, num_classes, rows=n)
     if thresholds is None:
         thresholds = default_thresholds()
     else:

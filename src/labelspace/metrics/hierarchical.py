@@ -48,14 +48,23 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------ validation
-def _check_targets(targets: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
-    """1-D integer targets, non-empty, and within ``[0, num_classes)`` when that is known."""
+def check_targets(
+    targets: torch.Tensor, num_classes: int | None = None, rows: int | None = None
+) -> torch.Tensor:
+    """1-D integer targets, non-empty, one per row when ``rows`` (the number of images scored)
+    is given, and within ``[0, num_classes)`` when that is known; returned as long.
+
+    The one check of targets for the metrics and the analyses that score against them."""
     if not isinstance(targets, torch.Tensor):
         raise ValueError(f"targets must be a tensor, got {type(targets).__name__}")
     if targets.dim() != 1:
         raise ValueError(f"targets must be 1-D (N,), got shape {tuple(targets.shape)}")
     if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
         raise ValueError(f"targets must be an integer tensor, got dtype {targets.dtype}")
+    if rows is not None and targets.shape[0] != rows:
+        raise ValueError(
+            f"targets has {targets.shape[0]} entries but there are {rows} rows of scores"
+        )
     if targets.numel() == 0:
         raise ValueError("targets is empty: metrics need at least one sample")
     if num_classes is not None:
@@ -133,7 +142,7 @@ def _ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
 # ------------------------------------------------------------------------------- metrics
 def topk_accuracy(topk: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of samples whose target is among the given top-k columns ``(N, k)``."""
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     topk = _check_topk(topk, targets)
     return (topk == targets[:, None]).any(dim=1).double().mean().item()
 
@@ -143,7 +152,7 @@ def mistake_severity(pred: torch.Tensor, targets: torch.Tensor, lca_height: torc
 
     Only mistakes count, so this measures *how bad* errors are, independently of how many.
     """
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     lca = _check_lca(lca_height, targets.device)
     _check_range(targets, lca.shape[0], "targets")
     pred = _check_pred(pred, targets, lca.shape[0])
@@ -158,7 +167,7 @@ def hdist_at_k(topk: torch.Tensor, targets: torch.Tensor, lca_height: torch.Tens
 
     Correct predictions contribute 0, so this mixes error rate and error severity.
     """
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     lca = _check_lca(lca_height, targets.device)
     _check_range(targets, lca.shape[0], "targets")
     topk = _check_topk(topk, targets, lca.shape[0])
@@ -174,7 +183,7 @@ def hierarchical_precision_at_k(
     whose set has at least k labels (the k-th smallest entry of row y); the score of a sample is
     the fraction of its top-k inside that set. hp@1 equals top-1 accuracy.
     """
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     lca = _check_lca(lca_height, targets.device)
     num_classes = lca.shape[0]
     _check_range(targets, num_classes, "targets")
@@ -197,7 +206,7 @@ def coarse_accuracy(
 
     Height 0 is top-1 accuracy; the maximum height always gives 1.0.
     """
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     lca = _check_lca(lca_height, targets.device)
     _check_range(targets, lca.shape[0], "targets")
     pred = _check_pred(pred, targets, lca.shape[0])
@@ -217,7 +226,7 @@ def expected_calibration_error(
     """
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     if not isinstance(probs, torch.Tensor) or probs.dim() != 2:
         raise ValueError(f"probs must be a (N, C) tensor, got {getattr(probs, 'shape', probs)}")
     if probs.shape[0] != targets.shape[0] or probs.shape[1] == 0:
@@ -243,7 +252,7 @@ def severity_histogram(
 
     Length is ``max(lca_height)`` (heights 1..max); a long tensor on the targets' device.
     """
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     lca = _check_lca(lca_height, targets.device)
     _check_range(targets, lca.shape[0], "targets")
     pred = _check_pred(pred, targets, lca.shape[0])
@@ -268,7 +277,7 @@ def summarize(
     the key names stay the same (e.g. ``top5`` is top-C accuracy, i.e. 1.0). ``severity`` is
     NaN when there are no mistakes. Rankings break ties towards the smaller class index.
     """
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     lca = _check_lca(lca_height, targets.device)
     num_classes = lca.shape[0]
     if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
