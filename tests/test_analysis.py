@@ -213,8 +213,8 @@ def test_zero_shot_comparison_reports_a_zero_shot_table(tmp_path):
         (["--methods", "softmax@text"], "uses no label embedding"),
         (["--methods", "devise@glove"], "unknown label embedding"),
         (["--seeds", "0"], "--seeds must be >= 1"),
-        (["--attack", "cw"], "unknown attack 'cw'"),
-        (["--feature-map", "umap"], "unknown feature map"),
+        (["--attack", "cw"], "unknown --attack 'cw'"),
+        (["--feature-map", "umap"], "unknown --feature-map 'umap'"),
     ],
 )
 def test_compare_rejects_bad_options(tmp_path, args, message):

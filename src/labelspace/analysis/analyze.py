@@ -200,6 +200,7 @@ def analyze_run(
 
     run = Path(run)
     config = config or AnalysisConfig()
+    config.validate()
     path = run / ANALYSIS_FILE
     if path.is_file() and not overwrite:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labelspace.errors import InputError
+from labelspace.validation import require_at_least, require_choice, require_open_unit
 
 ATTACKS = ("fgsm", "pgd")
 FEATURE_MAPS = ("tsne", "pca")
+SALIENCY_METHODS = ("gradcam", "ig")
 DEFAULT_EPS = "0,1/255,2/255,4/255,8/255"  # attack budgets in pixel units (pixels in [0, 1])
 
 
@@ -36,7 +38,10 @@ def parse_eps(text: str) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    """How much of the test set each analysis uses, and the attack's settings."""
+    """How much of the test set each analysis uses, and the attack's settings.
+
+    Checked by :meth:`validate`, which every entry point (the CLI, :func:`analyze_run`,
+    comparisons, the API) calls before it loads a run."""
 
     attack: str = "pgd"
     eps: tuple[float, ...] = parse_eps(DEFAULT_EPS)
@@ -52,22 +57,15 @@ class AnalysisConfig:
     saliency_images: int = 500
     saliency_method: str = "gradcam"
 
-    def __post_init__(self) -> None:
-        if self.attack not in ATTACKS:
-            raise InputError(f"unknown attack {self.attack!r}; use one of {', '.join(ATTACKS)}")
-        if self.feature_map not in FEATURE_MAPS:
-            raise InputError(
-                f"unknown feature map {self.feature_map!r}; use {' or '.join(FEATURE_MAPS)}"
-            )
+    def validate(self) -> None:
+        """Every option checked before a run is loaded or anything is written."""
+        require_choice("attack", self.attack, ATTACKS)
+        require_choice("feature_map", self.feature_map, FEATURE_MAPS)
         if not self.eps or any(not 0 <= e <= 1 for e in self.eps):
-            raise InputError(f"attack budgets must lie in [0, 1] (pixel units), got {self.eps}")
-        if self.attack_steps < 1 or self.attack_images < 1 or self.feature_images < 10:
-            raise InputError("need attack steps >= 1, attack images >= 1 and feature images >= 10")
-        if self.multi_images < 2:
-            raise InputError(f"--multi-images must be >= 2, got {self.multi_images}")
-        if self.saliency_method not in ("gradcam", "ig"):
-            raise InputError(f"unknown saliency method {self.saliency_method!r}; use gradcam or ig")
-        if self.saliency_images < 1:
-            raise InputError(f"--saliency-images must be >= 1, got {self.saliency_images}")
-        if not 0 < self.coverage < 1:
-            raise InputError(f"--coverage must lie strictly between 0 and 1, got {self.coverage}")
+            raise InputError(f"--eps: budgets must lie in [0, 1] (pixel units), got {self.eps}")
+        require_at_least(1, attack_steps=self.attack_steps, attack_images=self.attack_images)
+        require_at_least(10, feature_images=self.feature_images)
+        require_at_least(2, multi_images=self.multi_images)
+        require_choice("saliency_method", self.saliency_method, SALIENCY_METHODS)
+        require_at_least(1, saliency_images=self.saliency_images)
+        require_open_unit(coverage=self.coverage)

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from labelspace.analysis.config import SALIENCY_METHODS
 from labelspace.errors import InputError
 from labelspace.training.module import LabelSpaceClassifier
 
-SALIENCY_METHODS = ("gradcam", "ig")
 IG_STEPS = 32
 
 

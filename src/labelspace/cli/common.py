@@ -224,7 +224,7 @@ def analysis_config(
     """The analysis options of ``analyze``, ``compare`` and ``demo``, validated."""
     from labelspace.analysis.config import parse_eps
 
-    return AnalysisConfig(
+    config = AnalysisConfig(
         attack=attack,
         eps=parse_eps(eps),
         attack_images=attack_images,
@@ -237,6 +237,8 @@ def analysis_config(
         saliency_images=saliency_images,
         saliency_method=saliency_method,
     )
+    config.validate()
+    return config
 
 
 # --------------------------------------------------------------------------- helpers

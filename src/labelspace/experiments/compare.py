@@ -116,6 +116,8 @@ def run_comparison(
     for item in methods:  # every option of every run checked before the first one trains
         for stage in item.split(">"):
             stage_config(base, stage).validate()
+    if analysis is not None:
+        analysis.validate()
     if ft_epochs < 1:
         raise InputError(f"--finetune-epochs must be >= 1, got {ft_epochs}")
     # a rerun reuses finished runs, resumes interrupted ones and trains missing ones (new
