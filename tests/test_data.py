@@ -36,6 +36,7 @@ from labelspace.data.fashion_mnist import (
 )
 from labelspace.data.images import filter_classes
 from labelspace.data.layouts import scan_dataset
+from labelspace.data.named import NAMED_DATASETS
 from labelspace.data.splits import (
     stratified_sample,
     stratified_split,
@@ -43,7 +44,6 @@ from labelspace.data.splits import (
     val_count,
 )
 from labelspace.data.transforms import (
-    DATASET_STATS,
     Normalize,
     channel_stats,
     eval_transform,
@@ -116,7 +116,7 @@ def test_fashion_mnist_loads(fmnist: ImageData):
 
 
 def test_fashion_mnist_stats_and_items(fmnist: ImageData):
-    assert (fmnist.mean, fmnist.std) == DATASET_STATS["fashion-mnist"]
+    assert (fmnist.mean, fmnist.std) == NAMED_DATASETS["fashion-mnist"].stats
     mean, std = channel_stats(fmnist.train.images)
     assert mean[0] == pytest.approx(fmnist.mean[0], abs=1e-3)
     assert std[0] == pytest.approx(fmnist.std[0], abs=1e-3)
@@ -453,7 +453,7 @@ def test_in_memory_images_checks_and_subsets():
 def test_transforms_normalise_and_augment():
     torch.manual_seed(0)
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
-    mean, std = DATASET_STATS["cifar10"]
+    mean, std = NAMED_DATASETS["cifar10"].stats
     expected = (image.float() / 255 - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(
         3, 1, 1
     )

@@ -15,29 +15,26 @@ downstream treats them alike.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
 
-import torch
-from torchvision import datasets as tv_datasets
-
-from labelspace.data.errors import CorruptImageError, DatasetError, DatasetNotFoundError
-from labelspace.data.fashion_mnist import (
-    FASHION_MNIST_DIR,
-    load_fashion_mnist,
-)
-from labelspace.data.folders import ProgressCallback, decode_images, load_image_folder
+from labelspace.data.errors import DatasetError
+from labelspace.data.folders import ProgressCallback, load_image_folder
 from labelspace.data.images import InMemoryImages
-from labelspace.data.splits import stratified_sample
+from labelspace.data.named import (
+    TORCHVISION_PREFIX,
+    NamedDataset,
+    default_torchvision_root,
+    known_dataset,
+    named_specs,
+)
+from labelspace.data.probe import probe_files, probe_lazy
+from labelspace.data.storage import STORAGES, check_storage, choose_storage
 from labelspace.data.streaming import FileImages
 from labelspace.data.transforms import (
     AUGMENTATIONS,
-    DATASET_STATS,
     channel_stats,
     default_augmentation,
     eval_transform,
@@ -45,41 +42,32 @@ from labelspace.data.transforms import (
 )
 from labelspace.errors import InputError
 from labelspace.hierarchy.mapping import (
-    DATASET_CLASSES,
     dataset_mapping,
     map_names,
     merge_mappings,
-    normalize_name,
     read_mapping_file,
 )
-from labelspace.paths import cache_dir
 
 __all__ = [
     "DATASET_SPECS",
     "STORAGES",
     "ImageData",
-    "available_memory",
-    "default_torchvision_root",
     "load_dataset",
+    "pack_dataset",
 ]
 
 log = logging.getLogger(__name__)
 
 DATASET_SPECS: dict[str, str] = {
-    "fashion-mnist": "Fashion-MNIST from the Debian package dataset-fashion-mnist (default)",
-    "torchvision:fashion-mnist": "torchvision's FashionMNIST under --root",
-    "torchvision:cifar10": "torchvision's CIFAR10 under --root",
-    "torchvision:cifar100": "torchvision's CIFAR100 (fine labels) under --root",
+    **{
+        spec: entry.torchvision_summary if torchvision else entry.files_summary
+        for spec, (entry, torchvision) in named_specs().items()
+    },
     "PATH": "a folder or CSV manifest in one of the layouts of labelspace.data.layouts "
     "(ImageFolder, Tiny ImageNet, ILSVRC-2012, CSV), or shards written by `labelspace pack`",
 }
-"""The accepted ``spec`` values of :func:`load_dataset`, with what each loads."""
-
-_TORCHVISION = {
-    "fashion-mnist": tv_datasets.FashionMNIST,
-    "cifar10": tv_datasets.CIFAR10,
-    "cifar100": tv_datasets.CIFAR100,
-}
+"""The accepted ``spec`` values of :func:`load_dataset`, with what each loads: the named
+datasets of :data:`~labelspace.data.named.NAMED_DATASETS`, or a path."""
 
 
 @dataclass
@@ -128,11 +116,6 @@ class ImageData:
         return text
 
 
-def default_torchvision_root() -> Path:
-    """Where torchvision datasets are looked for without ``root``: ``<cache>/datasets``."""
-    return cache_dir() / "datasets"
-
-
 def _options() -> str:
     return "; ".join(f"{spec!r}: {what}" for spec, what in DATASET_SPECS.items())
 
@@ -149,113 +132,6 @@ def _class_synsets(
     if mapping is not None:
         overrides = merge_mappings(overrides, read_mapping_file(mapping))
     return map_names(classes, overrides=overrides or None)
-
-
-def _known_dataset(classes: list[str]) -> str | None:
-    """The dataset whose class list equals ``classes`` (as spelled by normalize_name), if any."""
-    wanted = {normalize_name(c) for c in classes}
-    for key, names in DATASET_CLASSES.items():
-        if {normalize_name(n) for n in names} == wanted:
-            return key
-    return None
-
-
-def _load_torchvision(
-    key: str, root: str | Path | None, download: bool
-) -> tuple[InMemoryImages, InMemoryImages]:
-    """Both splits of a torchvision dataset as uint8 tensors."""
-    cls = _TORCHVISION[key]
-    directory = Path(root).expanduser() if root is not None else default_torchvision_root()
-    try:
-        splits = [cls(str(directory), train=train, download=download) for train in (True, False)]
-    except RuntimeError as err:
-        if download:
-            raise DatasetError(
-                f"torchvision {cls.__name__} under {directory} is unusable after download: {err}; "
-                "delete the damaged files and try again"
-            ) from None
-        raise DatasetNotFoundError(
-            f"torchvision {cls.__name__} not found under {directory} ({err}). Pass --root DIR "
-            "with the directory that holds it, or --download to download it there"
-        ) from None
-    except (URLError, OSError) as err:
-        raise DatasetError(
-            f"downloading torchvision {cls.__name__} to {directory} failed: {err}. Check the "
-            "network, or copy the dataset there and run without --download"
-        ) from None
-    classes = list(splits[0].classes)
-    if classes != DATASET_CLASSES[key]:
-        raise DatasetError(
-            f"torchvision {cls.__name__} under {directory} lists classes {classes[:5]}..., "
-            f"expected {DATASET_CLASSES[key][:5]}... in that order; the files are not the "
-            "standard dataset"
-        )
-    out = []
-    for split in splits:
-        data = torch.as_tensor(split.data)
-        # FashionMNIST: (N, H, W) tensor; CIFAR: (N, H, W, 3) NumPy array.
-        images = data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2)
-        out.append(InMemoryImages(images.contiguous(), torch.as_tensor(split.targets)))
-    return out[0], out[1]
-
-
-def _load_debian_fashion_mnist(
-    directory: str | Path | None, download: bool
-) -> tuple[InMemoryImages, InMemoryImages]:
-    try:
-        return load_fashion_mnist(directory)
-    except DatasetNotFoundError as err:
-        if download:
-            raise DatasetNotFoundError(
-                f"{err} (--download only applies to torchvision datasets: use "
-                "'torchvision:fashion-mnist' with --download)"
-            ) from None
-        raise
-
-
-STORAGES = ("auto", "memory", "streaming")
-"""Where a dataset's pixels live: chosen by size, decoded into memory, or decoded when read."""
-
-MEMORY_SHARE = 0.25
-"""``auto`` decodes into memory only what takes at most this share of the available memory."""
-
-STATS_SAMPLE = 2000
-"""Streamed datasets take their channel statistics from this many training images (seeded);
-smaller datasets from all of them, exactly as in memory."""
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (``MemAvailable``; all RAM elsewhere)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def choose_storage(storage: str, nbytes: int, what: str) -> bool:
-    """Whether to stream (True) or decode into memory (False), and say why in the log."""
-    if storage not in STORAGES:
-        raise InputError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
-    if storage != "auto":
-        return storage == "streaming"
-    budget = MEMORY_SHARE * available_memory()
-    stream = nbytes > budget
-    log.info(
-        "%s: decoded it takes %.2f GiB, %s %.0f %% of the available memory (%.1f GiB): %s",
-        what,
-        nbytes / 2**30,
-        "more than" if stream else "within",
-        100 * MEMORY_SHARE,
-        available_memory() / 2**30,
-        "streaming it from files (--in-memory to decode it all)"
-        if stream
-        else "decoding it into memory (--streaming to read it from files instead)",
-    )
-    return stream
 
 
 def load_dataset(
@@ -289,17 +165,17 @@ def load_dataset(
     """
     if augment is not None and augment not in AUGMENTATIONS:
         raise InputError(f"unknown augmentation {augment!r}; choose one of {list(AUGMENTATIONS)}")
-    if storage not in STORAGES:
-        raise InputError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+    check_storage(storage)
     if image_size is not None and (
         isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
     ):
         raise InputError(f"--image-size must be a positive number of pixels, got {image_size}")
     start = time.perf_counter()
     key = spec.strip().lower()
-    torchvision_name = key.removeprefix("torchvision:") if key.startswith("torchvision:") else None
-    if key == "fashion-mnist" or torchvision_name in _TORCHVISION:
-        loaded = _load_standard(key, torchvision_name, root, mapping, download, image_size)
+    specs = named_specs()
+    if key in specs:
+        entry, torchvision = specs[key]
+        loaded = _load_named(entry, torchvision, key, root, mapping, download, image_size)
         if storage == "streaming":
             raise InputError(
                 f"--streaming is for datasets read from files or shards; {loaded.name} is "
@@ -308,7 +184,7 @@ def load_dataset(
         if on_progress is not None:
             total = len(loaded.train) + len(loaded.test)
             on_progress(total, total)
-    elif torchvision_name is not None or not _looks_like_path(spec):
+    elif key.startswith(TORCHVISION_PREFIX) or not _looks_like_path(spec):
         raise DatasetError(f"unknown dataset {spec!r}; choose one of: {_options()}")
     else:
         if root is not None:
@@ -324,7 +200,7 @@ def load_dataset(
         else:
             loaded = _load_files(spec, mapping, image_size, skip_corrupt, storage, on_progress)
 
-    augment = augment or default_augmentation(loaded.train.in_chans)
+    augment = augment or loaded.augment or default_augmentation(loaded.train.in_chans)
     mean, std = loaded.stats
     image_hw = loaded.train.image_size
     data = ImageData(
@@ -365,33 +241,35 @@ class _Loaded:
     storage: str = "memory"
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    augment: str | None = None  # the dataset's default training augmentation, if it has one
 
 
-def _load_standard(
+def _load_named(
+    entry: NamedDataset,
+    torchvision: bool,
     key: str,
-    torchvision_name: str | None,
     root: str | Path | None,
     mapping: str | Path | None,
     download: bool,
     image_size: int | None,
 ) -> _Loaded:
-    """Fashion-MNIST (Debian files) or a torchvision dataset, in memory."""
-    if key == "fashion-mnist":
-        name = key
-        train, test = _load_debian_fashion_mnist(root, download)
-        source = str(root if root is not None else FASHION_MNIST_DIR)
-    else:
-        name = torchvision_name
-        train, test = _load_torchvision(name, root, download)
+    """A named dataset (its own files, or torchvision's copy), in memory."""
+    if torchvision:
+        train, test = entry.load_torchvision(root, download)
         source = f"{key} in {root if root is not None else default_torchvision_root()}"
+    else:
+        train, test = entry.load_files(root, download)
+        source = str(root if root is not None else entry.files_dir)
+    name = entry.name
     if image_size is not None and (image_size, image_size) != train.image_size:
         raise InputError(
             f"--image-size {image_size} is for datasets read from files; {name} images are "
             f"{train.image_size[0]}x{train.image_size[1]}"
         )
-    classes = DATASET_CLASSES[name]
-    synsets = _class_synsets(classes, name, mapping)
-    return _Loaded(name, train, test, classes, synsets, DATASET_STATS[name], source)
+    synsets = _class_synsets(entry.classes, entry.mapping, mapping)
+    return _Loaded(
+        name, train, test, entry.classes, synsets, entry.stats, source, augment=entry.augment
+    )
 
 
 def _load_files(
@@ -406,15 +284,17 @@ def _load_files(
     from labelspace.data.layouts import scan_dataset
 
     listing = scan_dataset(spec)  # layout errors before any mapping or decoding
-    known = _known_dataset(listing.classes)
+    known = known_dataset(listing.classes)
     if known:
-        log.info("the classes are the %s classes: using its reviewed mapping", known)
-    synsets = _class_synsets(listing.classes, known, mapping)  # mapping errors before decoding
+        log.info("the classes are the %s classes: using its reviewed mapping", known.name)
+    synsets = _class_synsets(
+        listing.classes, known and known.mapping, mapping
+    )  # mapping errors before decoding
     name = listing.root.resolve().name
     if listing.root.is_file():
         name = listing.root.resolve().stem
     n_images = len(listing.train.paths) + len(listing.test.paths)
-    probe = _probe(listing.train.paths, listing.train.targets, image_size, skip_corrupt)
+    probe = probe_files(listing.train.paths, listing.train.targets, image_size, skip_corrupt)
     side = image_size or probe.size
     stream = choose_storage(storage, n_images * probe.in_chans * side * side, name)
     if not stream:
@@ -463,7 +343,7 @@ def _load_shards(
         ShardImages.open(folder, split, in_chans=3, image_size=1, skip_corrupt=skip_corrupt)
         for split in ("train", "test")
     ]
-    probe = _probe_lazy(splits[0], image_size)
+    probe = probe_lazy(splits[0], image_size)
     side = image_size or probe.size
     train, test = (
         s.with_size(in_chans=probe.in_chans, image_size=side, resize=image_size is not None)
@@ -473,54 +353,6 @@ def _load_shards(
         folder.resolve().name, train, test, list(manifest["classes"]), list(manifest["synsets"]),
         probe.stats, str(folder), storage="shards", notes=list(manifest.get("notes", [])),
     )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _Probe:
-    """What a sample of a dataset's images says: channels, size, normalisation."""
-
-    in_chans: int
-    size: int
-    stats: tuple[tuple[float, ...], tuple[float, ...]]
-
-
-def _sample(n: int, targets: Sequence[int] | torch.Tensor) -> torch.Tensor:
-    """At most :data:`STATS_SAMPLE` indices in class proportion (all of them when fewer)."""
-    if n <= STATS_SAMPLE:
-        return torch.arange(n)
-    return stratified_sample(torch.as_tensor(targets), STATS_SAMPLE, 0)
-
-
-def _probe(
-    paths: Sequence[Path], targets: Sequence[int], image_size: int | None, skip_corrupt: bool
-) -> _Probe:
-    """Decode a seeded, class-proportional sample of the training images."""
-    pick = _sample(len(paths), targets).tolist()
-    decoded = decode_images([paths[i] for i in pick], image_size=image_size, skip_corrupt=True)
-    if decoded.skipped and not skip_corrupt:
-        raise CorruptImageError(decoded.skipped[0], "not a readable image")
-    return _stats_probe(decoded.images)
-
-
-def _probe_lazy(dataset: Any, image_size: int | None) -> _Probe:
-    from labelspace.data.images_io import open_image
-
-    pick = _sample(len(dataset), dataset.targets).tolist()
-    first = open_image(dataset.source(pick[0]))
-    size = image_size or first.height
-    gray = all(open_image(dataset.source(i)).mode == "L" for i in pick[:200])
-    channels = 1 if gray else 3
-    probe = dataset.with_size(in_chans=channels, image_size=size, resize=image_size is not None)
-    images = torch.stack([probe.read(i) for i in pick])
-    return _stats_probe(images)
-
-
-def _stats_probe(images: torch.Tensor) -> _Probe:
-    return _Probe(int(images.shape[1]), int(images.shape[2]), channel_stats(images))
-
-
-def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -549,7 +381,8 @@ def pack_dataset(
     if shard_mb < 1:
         raise InputError(f"--shard-mb must be >= 1, got {shard_mb}")
     listing = scan_dataset(spec)
-    synsets = _class_synsets(listing.classes, _known_dataset(listing.classes), mapping)
+    known = known_dataset(listing.classes)
+    synsets = _class_synsets(listing.classes, known.mapping if known else None, mapping)
     return pack(
         listing,
         synsets,

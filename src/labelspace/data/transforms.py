@@ -17,7 +17,6 @@ from labelspace.errors import InputError
 
 __all__ = [
     "AUGMENTATIONS",
-    "DATASET_STATS",
     "Normalize",
     "channel_stats",
     "default_augmentation",
@@ -26,15 +25,6 @@ __all__ = [
 ]
 
 Stats = tuple[tuple[float, ...], tuple[float, ...]]
-
-# Per-channel mean and std of the training images, pixel values scaled to [0, 1]. Fixed for the
-# standard datasets so that every run, and every copy of the data, normalises alike; datasets
-# from folders get theirs computed by channel_stats.
-DATASET_STATS: dict[str, Stats] = {
-    "fashion-mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-}
 
 AUGMENTATIONS = ("none", "flip", "crop", "crop-flip")
 """Training augmentations: nothing; horizontal flip; random crop after zero padding; both."""
@@ -78,7 +68,8 @@ def channel_stats(images: torch.Tensor) -> Stats:
     """Per-channel mean and std of uint8 images ``(N, C, H, W)``, pixel values scaled to [0, 1].
 
     Computed exactly from each channel's histogram of the 256 byte values, which is fast and
-    needs no float copy of the images. Rounded to 4 decimals, like :data:`DATASET_STATS`.
+    needs no float copy of the images. Rounded to 4 decimals, like the fixed statistics of
+    the named datasets (:data:`labelspace.data.named.NAMED_DATASETS`).
     """
     if images.dtype != torch.uint8 or images.ndim != 4 or len(images) == 0:
         raise ValueError(
