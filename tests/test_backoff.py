@@ -42,13 +42,6 @@ def toy() -> Hierarchy:
     return Hierarchy.from_parents(TOY, classes=["a", "b", "c", "d"])
 
 
-@pytest.fixture(scope="module")
-def fashion() -> Hierarchy:
-    from labelspace.hierarchy.sources import load_source
-
-    return load_source("fashion-mnist").hierarchy
-
-
 def names(h: Hierarchy, nodes: torch.Tensor) -> list[str]:
     return [h.nodes[i] for i in nodes.tolist()]
 

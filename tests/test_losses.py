@@ -10,7 +10,6 @@ from torch.nn import functional as F
 from labelspace.embeddings.space import LabelSpace
 from labelspace.embeddings.store import LabelEmbedding
 from labelspace.hierarchy.graph import Hierarchy
-from labelspace.hierarchy.sources import load_source
 from labelspace.models.losses import (
     ClassScoreLoss,
     CosineCrossEntropyLoss,
@@ -25,11 +24,6 @@ from labelspace.models.losses import (
 )
 from labelspace.models.methods import METHODS
 from labelspace.models.options import MethodOptions
-
-
-@pytest.fixture(scope="module")
-def fashion() -> Hierarchy:
-    return load_source("fashion-mnist").hierarchy
 
 
 @pytest.fixture(scope="module")

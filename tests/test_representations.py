@@ -124,13 +124,6 @@ def test_plot_feature_maps(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def fashion():
-    from labelspace.hierarchy.sources import load_source
-
-    return load_source("fashion-mnist").hierarchy
-
-
 def test_group_names_on_fashion_mnist(fashion):
     lca = fashion.class_lca_height
     footwear = [fashion.classes.index(f"{c}.n.01") for c in ("sandal", "gym_shoe", "boot")]
