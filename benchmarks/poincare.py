@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from labelspace.embeddings.evaluate import reconstruction
-from labelspace.embeddings.poincare import PoincareConfig, _single_threaded, train_poincare
+from labelspace.embeddings.poincare import _single_threaded, train_poincare
+from labelspace.embeddings.poincare_config import PoincareConfig
 from labelspace.hierarchy.sources import load_source
 
 # progress lines show up in a log file at once
@@ -66,7 +67,7 @@ def run_labelspace(graph, args) -> dict:
         graph.pairs,
         len(graph.labels),
         config,
-        parents=graph.hierarchy.parents,
+        hierarchy=graph.hierarchy,
         device=args.device,
         on_epoch=progress,
     )

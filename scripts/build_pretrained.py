@@ -15,7 +15,7 @@ import json
 import time
 
 from labelspace.embeddings.build import build_embedding, evaluate_embedding
-from labelspace.embeddings.poincare import PoincareConfig
+from labelspace.embeddings.poincare_config import PoincareConfig
 from labelspace.embeddings.pretrained import MANIFEST, PRETRAINED_DIR, sha256, source_spec
 from labelspace.files import atomic_write_text
 from labelspace.hierarchy.sources import load_source

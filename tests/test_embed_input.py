@@ -129,7 +129,7 @@ def test_embed_checks_out_and_plot_before_training(
 def test_library_evaluation_gives_the_same_errors():
     from labelspace.embeddings.build import build_embedding, evaluate_embedding
     from labelspace.embeddings.evaluate import check_evaluation_options, reconstruction
-    from labelspace.embeddings.poincare import PoincareConfig
+    from labelspace.embeddings.poincare_config import PoincareConfig
     from labelspace.hierarchy.sources import load_source
 
     graph = load_source("cifar10")

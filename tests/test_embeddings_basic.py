@@ -22,7 +22,7 @@ from labelspace.embeddings.sphere import (
 from labelspace.embeddings.store import EmbeddingFileError, LabelEmbedding
 from labelspace.embeddings.text import label_texts, text_embedding
 from labelspace.hierarchy.graph import Hierarchy
-from labelspace.hierarchy.wordnet import induced_parents
+from labelspace.hierarchy.nouns import induced_parents
 
 CIFAR10 = [
     "airplane.n.01",

@@ -24,7 +24,8 @@ from labelspace.hierarchy.mapping import (
     read_mapping_file,
     resolve_synset,
 )
-from labelspace.hierarchy.wordnet import synset_from_wnid, wnid, wordnet
+from labelspace.hierarchy.wnids import synset_from_wnid, wnid
+from labelspace.hierarchy.wordnet import wordnet
 
 
 @pytest.fixture(scope="module")

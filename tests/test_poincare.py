@@ -6,24 +6,32 @@ import numpy as np
 import pytest
 import torch
 
+from labelspace.embeddings import poincare_negatives
 from labelspace.embeddings.evaluate import reconstruction
 from labelspace.embeddings.geometry import distance, riemannian_scale
-from labelspace.embeddings.poincare import (
-    PoincareConfig,
-    _euclidean_step,
-    _poincare_step,
-    _polar_step,
-    hierarchy_layout,
-    link_partners,
-    train_poincare,
-)
+from labelspace.embeddings.poincare import train_poincare
+from labelspace.embeddings.poincare_config import PoincareConfig
+from labelspace.embeddings.poincare_layout import hierarchy_layout, link_partners
+from labelspace.embeddings.poincare_steps import euclidean_step, poincare_step, polar_step
+from labelspace.hierarchy.graph import Hierarchy, HierarchyError
+
+
+def _numbered(parents: list[list[int]]) -> Hierarchy:
+    """The hierarchy of a parent list whose parents come before their children: node i is
+    named by its zero-padded number, so the hierarchy's node order is the list's."""
+    h = Hierarchy.from_parents(
+        {f"{i:04d}": [f"{p:04d}" for p in ps] for i, ps in enumerate(parents)},
+        restrict_to_classes=False,
+    )
+    assert h.nodes == tuple(f"{i:04d}" for i in range(len(parents)))
+    return h
 
 
 @pytest.mark.parametrize(
     ("step", "dist"),
     [
-        (_poincare_step, lambda a, b: distance(a, b)),
-        (_euclidean_step, lambda a, b: (a - b).norm(dim=-1)),
+        (poincare_step, lambda a, b: distance(a, b)),
+        (euclidean_step, lambda a, b: (a - b).norm(dim=-1)),
     ],
 )
 def test_closed_form_gradients_match_autograd(step, dist):
@@ -48,7 +56,7 @@ def test_finite_near_the_boundary():
     table = torch.tensor(
         [[0.99999, 0.0], [-0.99999, 0.0], [0.0, 0.99999], [0.0, 0.0]], dtype=torch.float32
     )
-    loss, gx, gy, _, _ = _poincare_step(
+    loss, gx, gy, _, _ = poincare_step(
         table,
         torch.tensor([0, 1]),
         torch.tensor([[1, 2, 3], [0, 2, 3]]),
@@ -122,9 +130,9 @@ def test_mammals_embed_well_and_beat_euclidean(mammals):
 def test_hierarchy_layout_follows_depth_and_parents(mammals):
     h = mammals.hierarchy
     cfg = PoincareConfig(dim=5, init="hierarchy")
-    layout = hierarchy_layout(h.parents, cfg)
-    assert torch.equal(layout, hierarchy_layout(h.parents, cfg))  # seeded
-    assert not torch.equal(layout, hierarchy_layout(h.parents, PoincareConfig(dim=5, seed=1)))
+    layout = hierarchy_layout(h, cfg)
+    assert torch.equal(layout, hierarchy_layout(h, cfg))  # seeded
+    assert not torch.equal(layout, hierarchy_layout(h, PoincareConfig(dim=5, seed=1)))
     norms = layout.norm(dim=1)
     assert float(norms[h.index["mammal.n.01"]]) == 0.0
     assert float(norms.max()) < 1.0
@@ -156,22 +164,22 @@ def _two_chains_joined(length: int = 6) -> list[list[int]]:
 
 
 def test_link_partners_pair_the_paths_above_a_shared_child():
-    parents = _two_chains_joined(3)  # chains 1-2-3 and 4-5-6, node 7 below 3 and 6
-    depth = np.array([0, 1, 2, 3, 1, 2, 3, 4])
-    partners = link_partners(parents, depth)
+    h = _numbered(_two_chains_joined(3))  # chains 1-2-3 and 4-5-6, node 7 below 3 and 6
+    assert h.depth.tolist() == [0, 1, 2, 3, 1, 2, 3, 4]
+    partners = link_partners(h)
     assert partners == {3: {6}, 6: {3}, 2: {5}, 5: {2}, 1: {4}, 4: {1}}
-    assert link_partners([[], [0], [0], [1]], np.array([0, 1, 1, 2])) == {}  # a tree
+    assert link_partners(_numbered([[], [0], [0], [1]])) == {}  # a tree
 
 
 def test_layout_draws_the_parents_of_a_shared_child_together():
-    parents = _two_chains_joined(6)
+    h = _numbered(_two_chains_joined(6))
     a_end, b_end, child = 6, 12, 13
 
     def angles(gap: float | None) -> tuple[float, float]:
         between, to_child = [], []
         for seed in range(20):
             cfg = PoincareConfig(dim=10, seed=seed, init="hierarchy", init_link_gap=gap)
-            unit = torch.nn.functional.normalize(hierarchy_layout(parents, cfg), dim=1)
+            unit = torch.nn.functional.normalize(hierarchy_layout(h, cfg), dim=1)
             between.append(float(unit[a_end] @ unit[b_end]))
             to_child.append(float(min(unit[child] @ unit[a_end], unit[child] @ unit[b_end])))
         return float(np.mean(between)), float(np.mean(to_child))
@@ -186,7 +194,7 @@ def test_layout_draws_the_parents_of_a_shared_child_together():
 
 
 def test_layout_caps_depth_inside_the_ball():
-    chain = [[]] + [[i] for i in range(40)]  # a path 40 levels deep
+    chain = _numbered([[]] + [[i] for i in range(40)])  # a path 40 levels deep
     layout = hierarchy_layout(chain, PoincareConfig(dim=3))
     assert torch.isfinite(layout).all()
     assert float(layout.norm(dim=1).max()) < 1.0 - 1e-5
@@ -196,34 +204,32 @@ def test_hierarchy_start_needs_parents_and_refuses_cycles():
     pairs = np.array([(1, 0), (2, 1), (2, 0)])
     cfg = PoincareConfig(dim=2, epochs=1, init="hierarchy")
     assert cfg.burnin_epochs == 0 and PoincareConfig().burnin_epochs == 20
-    with pytest.raises(ValueError, match="parents"):
+    with pytest.raises(ValueError, match="hierarchy"):
         train_poincare(pairs, 3, cfg)
-    with pytest.raises(ValueError, match="cycle"):
-        train_poincare(pairs, 3, cfg, parents=[[2], [0], [1]])
+    with pytest.raises(HierarchyError, match="cycle"):
+        _numbered([[2], [0], [1]])
     with pytest.raises(ValueError, match="init"):
         train_poincare(pairs, 3, PoincareConfig(init="random"))
-    result = train_poincare(pairs, 3, cfg, parents=[[], [0], [1]])
+    result = train_poincare(pairs, 3, cfg, hierarchy=_numbered([[], [0], [1]]))
     assert torch.isfinite(result.vectors).all()
 
 
 def test_neighbour_test_all_layouts_agree(monkeypatch):
-    from labelspace.embeddings import poincare
-
     pairs = torch.tensor([(1, 0), (2, 0), (2, 1), (3, 0), (4, 3)])
     u = torch.tensor([2, 4, 0])
     w = torch.tensor([[0, 1, 3, 2], [3, 0, 4, 1], [0, 1, 2, 3]])
     expected = torch.tensor(
         [[True, True, False, True], [True, False, True, False], [True, False, False, False]]
     )
-    dense = poincare._NeighbourTest(pairs, 5)
+    dense = poincare_negatives.NeighbourTest(pairs, 5)
     assert dense.dense is not None
     assert torch.equal(dense(u, w), expected)
-    monkeypatch.setattr(poincare._NeighbourTest, "MAX_DENSE", 4)
-    padded = poincare._NeighbourTest(pairs, 5)
+    monkeypatch.setattr(poincare_negatives.NeighbourTest, "MAX_DENSE", 4)
+    padded = poincare_negatives.NeighbourTest(pairs, 5)
     assert padded.dense is None and padded.table is not None
     assert torch.equal(padded(u, w), expected)
-    monkeypatch.setattr(poincare._NeighbourTest, "MAX_CELLS", 1)
-    searched = poincare._NeighbourTest(pairs, 5)
+    monkeypatch.setattr(poincare_negatives.NeighbourTest, "MAX_CELLS", 1)
+    searched = poincare_negatives.NeighbourTest(pairs, 5)
     assert searched.table is None and searched.keys is not None
     assert torch.equal(searched(u, w), expected)
 
@@ -231,7 +237,7 @@ def test_neighbour_test_all_layouts_agree(monkeypatch):
 def _polar(x: torch.Tensor, grad: torch.Tensor, rows: list[int], direction_lr: float = 0.01):
     table = x.clone()
     buffer = torch.zeros_like(table)
-    _polar_step(table, torch.tensor(rows), grad, buffer, 0.3, direction_lr)
+    polar_step(table, torch.tensor(rows), grad, buffer, 0.3, direction_lr)
     assert not buffer.any()  # left zero for the next batch
     return table
 
@@ -278,12 +284,12 @@ def test_direction_steps_default_on_from_the_layout_only(mammals):
     losses = {}
     for lr in (0.0, 0.01):
         cfg = PoincareConfig(dim=5, epochs=15, init="hierarchy", direction_lr=lr)
-        result = train_poincare(mammals.pairs, len(mammals.labels), cfg, parents=h.parents)
+        result = train_poincare(mammals.pairs, len(mammals.labels), cfg, hierarchy=h)
         losses[lr] = result.final_loss
     assert losses[0.01] < losses[0.0] * 0.9, losses
 
 
-def _batch_by_batch(pairs: np.ndarray, n: int, cfg: PoincareConfig, parents=None) -> torch.Tensor:
+def _batch_by_batch(pairs: np.ndarray, n: int, cfg: PoincareConfig, hierarchy=None) -> torch.Tensor:
     """The trainer written plainly: one batch at a time, gradients as in the paper's terms.
 
     :func:`train_poincare` draws the negatives of many batches at once, gathers and scatters
@@ -301,7 +307,7 @@ def _batch_by_batch(pairs: np.ndarray, n: int, cfg: PoincareConfig, parents=None
     unigram = counts.pow(0.75)
     unigram /= unigram.sum()
     if cfg.init == "hierarchy":
-        table = hierarchy_layout(parents, cfg)
+        table = hierarchy_layout(hierarchy, cfg)
     else:
         table = (
             torch.rand(n, cfg.dim, generator=gen, dtype=torch.float64) * 2 - 1
@@ -366,11 +372,9 @@ def _batch_by_batch(pairs: np.ndarray, n: int, cfg: PoincareConfig, parents=None
 )
 @pytest.mark.parametrize("layout", ["dense", "padded"])
 def test_trainer_gives_exactly_the_batch_by_batch_result(mammals, monkeypatch, cfg, layout):
-    from labelspace.embeddings import poincare
-
-    monkeypatch.setattr(poincare, "BLOCK_CELLS", 20_000)  # several blocks per epoch
+    monkeypatch.setattr(poincare_negatives, "BLOCK_CELLS", 20_000)  # several blocks per epoch
     if layout == "padded":
-        monkeypatch.setattr(poincare._NeighbourTest, "MAX_DENSE", 1)
+        monkeypatch.setattr(poincare_negatives.NeighbourTest, "MAX_DENSE", 1)
     n = len(mammals.labels)
     expected = _batch_by_batch(mammals.pairs, n, cfg)
     assert torch.equal(train_poincare(mammals.pairs, n, cfg).vectors, expected)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from nltk.corpus.reader.wordnet import WordNetError
 
+from labelspace.hierarchy import closures, nouns, wordnet_cache
 from labelspace.hierarchy import wordnet as wnmod
 from labelspace.hierarchy.mapping import UnknownSynsetError, resolve_synset
 from labelspace.hierarchy.sources import load_source
@@ -33,9 +34,9 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LABELSPACE_CACHE", str(root))
-        patch.setattr(wnmod, "_loaded", {})
-        graph = wnmod.noun_graph()
-        wnmod.reference_mammal_closure()
+        patch.setattr(wordnet_cache, "_loaded", {})
+        graph = nouns.noun_graph()
+        closures.reference_mammal_closure()
     return root, {p.name: p.read_bytes() for p in root.glob("*.npz")}, graph
 
 
@@ -48,13 +49,13 @@ def cache(built, monkeypatch):
     for name, data in files.items():
         (root / name).write_bytes(data)
     monkeypatch.setenv("LABELSPACE_CACHE", str(root))
-    monkeypatch.setattr(wnmod, "_loaded", {})
+    monkeypatch.setattr(wordnet_cache, "_loaded", {})
     return root
 
 
 def _forget(monkeypatch):
     """Make the next lookup read the cache file again, as a new process would."""
-    monkeypatch.setattr(wnmod, "_loaded", {})
+    monkeypatch.setattr(wordnet_cache, "_loaded", {})
 
 
 def _no_nltk(monkeypatch):
@@ -64,9 +65,10 @@ def _no_nltk(monkeypatch):
         raise AssertionError("the WordNet cache should have answered without NLTK")
 
     monkeypatch.setattr(wnmod, "wordnet", refuse)
+    monkeypatch.setattr(nouns, "wordnet", refuse)
 
 
-def _same_graph(a: wnmod.NounGraph, b: wnmod.NounGraph) -> bool:
+def _same_graph(a: nouns.NounGraph, b: nouns.NounGraph) -> bool:
     arrays_a, arrays_b = a.arrays(), b.arrays()
     return arrays_a.keys() == arrays_b.keys() and all(
         np.array_equal(arrays_a[k], arrays_b[k]) for k in arrays_a
@@ -78,23 +80,23 @@ def test_a_built_cache_is_read_without_nltk(built, cache, monkeypatch):
     assert sorted(files) == ["wordnet-closure-mammals.npz", "wordnet-nouns.npz"]
     assert not list(cache.glob(".*"))  # written through temporary files, renamed into place
     _no_nltk(monkeypatch)
-    loaded = wnmod.noun_graph()
+    loaded = nouns.noun_graph()
     assert loaded is not graph
     assert _same_graph(loaded, graph)  # what was built is what is read
     assert loaded.from_wnid("n02084071") == "dog.n.01"
     assert loaded.canonical("automobile.n.01") == "car.n.01"
-    assert wnmod.noun_graph() is loaded  # read once per process
-    assert len(wnmod.reference_mammal_closure()) == 6_540
+    assert nouns.noun_graph() is loaded  # read once per process
+    assert len(closures.reference_mammal_closure()) == 6_540
 
 
 def test_the_cached_graph_is_what_nltk_reads(cache, monkeypatch):
     wn = wnmod.wordnet()
     synsets = list(wn.all_synsets("n"))
     _no_nltk(monkeypatch)
-    graph = wnmod.noun_graph()
+    graph = nouns.noun_graph()
     assert graph.names == [s.name() for s in synsets]
     assert graph.offsets.tolist() == [s.offset() for s in synsets]
-    parents = wnmod.noun_parents()
+    parents = nouns.noun_parents()
     for s in synsets:
         expected = {p.name() for p in s.hypernyms() + s.instance_hypernyms()}
         assert set(parents[s.name()]) == expected, s.name()
@@ -119,7 +121,7 @@ def test_the_cached_graph_is_what_nltk_reads(cache, monkeypatch):
             try:
                 expected = wn.synset(name).name()
             except WordNetError as err:
-                with pytest.raises(wnmod.SynsetLookupError, match=re.escape(str(err))):
+                with pytest.raises(nouns.SynsetLookupError, match=re.escape(str(err))):
                     graph.canonical(name)
                 break
             assert graph.canonical(name) == expected, name
@@ -127,7 +129,7 @@ def test_the_cached_graph_is_what_nltk_reads(cache, monkeypatch):
 
 def test_names_resolve_as_nltk_resolves_them():
     wn = wnmod.wordnet()
-    graph = wnmod.noun_graph()
+    graph = nouns.noun_graph()
     for name in [
         "dog.n.01",
         "automobile.n.01",
@@ -138,7 +140,7 @@ def test_names_resolve_as_nltk_resolves_them():
     ]:
         assert graph.canonical(name) == wn.synset(name).name(), name
     for bad in ["dog.n.99", "qqqq.n.01", "ice cream.n.01"]:
-        with pytest.raises(wnmod.SynsetLookupError) as ours:
+        with pytest.raises(nouns.SynsetLookupError) as ours:
             graph.canonical(bad)
         with pytest.raises(Exception) as theirs:
             wn.synset(bad)
@@ -182,7 +184,7 @@ def test_reference_closures_equal_the_walk_through_nltk(cache, monkeypatch):
     below = {s.name(): s for s in mammal.closure(lambda s: s.hyponyms() + s.instance_hyponyms())}
     ancestors = {name: _nltk_reference_ancestors(s, memo) for name, s in below.items()}
     members = {name for name, anc in ancestors.items() if "mammal.n.01" in anc} | {"mammal.n.01"}
-    pattern = re.compile("(" + "|".join(wnmod.MAMMAL_FILTER) + ")")
+    pattern = re.compile("(" + "|".join(closures.MAMMAL_FILTER) + ")")
     expected = sorted(
         (child, parent)
         for child in members - {"mammal.n.01"}
@@ -190,15 +192,15 @@ def test_reference_closures_equal_the_walk_through_nltk(cache, monkeypatch):
         if parent in members and not pattern.match(f"{child} {parent}")
     )
     _no_nltk(monkeypatch)
-    assert wnmod.reference_mammal_closure() == expected  # read from the cache
+    assert closures.reference_mammal_closure() == expected  # read from the cache
     _forget(monkeypatch)
     (cache / "wordnet-closure-mammals.npz").unlink()
-    assert wnmod.reference_mammal_closure() == expected  # built again from the cached graph
+    assert closures.reference_mammal_closure() == expected  # built again from the cached graph
     # nouns: every instance (where the reference walk differs from the DAG) and a sample
-    pairs = wnmod.reference_noun_closure()
+    pairs = closures.reference_noun_closure()
     assert (cache / "wordnet-closure-nouns.npz").is_file()
     _forget(monkeypatch)
-    assert wnmod.reference_noun_closure() == pairs
+    assert closures.reference_noun_closure() == pairs
     assert pairs == sorted(pairs)
     by_child: dict[str, set[str]] = {}
     for child, ancestor in pairs:
@@ -216,12 +218,12 @@ def test_a_new_format_rebuilds(cache, monkeypatch):
     path = cache / "wordnet-closure-mammals.npz"
     before = path.stat().st_ino
     _forget(monkeypatch)
-    monkeypatch.setattr(wnmod, "CACHE_FORMAT", wnmod.CACHE_FORMAT + 1)
-    assert len(wnmod.reference_mammal_closure()) == 6_540
+    monkeypatch.setattr(wordnet_cache, "CACHE_FORMAT", wordnet_cache.CACHE_FORMAT + 1)
+    assert len(closures.reference_mammal_closure()) == 6_540
     assert path.stat().st_ino != before  # replaced
     _forget(monkeypatch)
     _no_nltk(monkeypatch)
-    assert len(wnmod.reference_mammal_closure()) == 6_540  # the new file is read back
+    assert len(closures.reference_mammal_closure()) == 6_540  # the new file is read back
 
 
 @pytest.mark.slow
@@ -229,18 +231,18 @@ def test_changed_wordnet_files_rebuild(built, cache, monkeypatch):
     graph = built[2]
     path = cache / "wordnet-nouns.npz"
     before = path.stat().st_ino
-    key = wnmod.version_key()
+    key = wordnet_cache.version_key()
     data_noun = wnmod.corpus_dir() / "data.noun"
     stat = data_noun.stat()
     try:
         os.utime(data_noun, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-        assert wnmod.version_key() != key
+        assert wordnet_cache.version_key() != key
         _forget(monkeypatch)
-        assert _same_graph(wnmod.noun_graph(), graph)
+        assert _same_graph(nouns.noun_graph(), graph)
         assert path.stat().st_ino != before  # rebuilt, not read
     finally:
         os.utime(data_noun, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert wnmod.version_key() == key
+    assert wordnet_cache.version_key() == key
 
 
 def test_changed_source_files_rebuild_the_layout(tmp_path):
@@ -276,15 +278,15 @@ def test_changed_source_files_rebuild_the_layout(tmp_path):
 )
 def test_a_damaged_cache_is_rebuilt(built, cache, monkeypatch, damaged, damage):
     graph = built[2]
-    pairs = wnmod.reference_mammal_closure()
+    pairs = closures.reference_mammal_closure()
     _forget(monkeypatch)
     damage(cache / damaged)
-    assert _same_graph(wnmod.noun_graph(), graph)
-    assert wnmod.reference_mammal_closure() == pairs
+    assert _same_graph(nouns.noun_graph(), graph)
+    assert closures.reference_mammal_closure() == pairs
     _forget(monkeypatch)
     _no_nltk(monkeypatch)  # the rebuilt file is whole again
-    assert _same_graph(wnmod.noun_graph(), graph)
-    assert wnmod.reference_mammal_closure() == pairs
+    assert _same_graph(nouns.noun_graph(), graph)
+    assert closures.reference_mammal_closure() == pairs
 
 
 @pytest.mark.slow
@@ -296,7 +298,7 @@ def test_an_inconsistent_cache_is_rebuilt(built, cache, monkeypatch):
     arrays["hypernym_idx"] = arrays["hypernym_idx"] + len(graph)  # parents that do not exist
     with open(path, "wb") as f:
         np.savez(f, **arrays)  # the right key, but contents no graph can have
-    assert _same_graph(wnmod.noun_graph(), graph)
+    assert _same_graph(nouns.noun_graph(), graph)
     with np.load(path) as data:
         assert np.array_equal(data["hypernym_idx"], graph.hypernym_idx)
 
@@ -320,7 +322,7 @@ def test_a_new_process_builds_hierarchies_without_nltk_or_torch():
     script = textwrap.dedent(
         """
         import sys
-        from labelspace.embeddings.poincare import PoincareConfig
+        from labelspace.embeddings.poincare_config import PoincareConfig
         from labelspace.hierarchy.sources import load_source
         graph = load_source("fashion-mnist")
         mammals = load_source("mammals")

@@ -83,7 +83,7 @@ def label_space(
 
 def _embed(graph, embedding: str | Path, dim: int, seed: int):
     from labelspace.embeddings.build import KINDS, build_embedding
-    from labelspace.embeddings.poincare import PoincareConfig
+    from labelspace.embeddings.poincare_config import PoincareConfig
     from labelspace.embeddings.store import LabelEmbedding
 
     if str(embedding) in KINDS:

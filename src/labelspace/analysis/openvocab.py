@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import torch
 
 from labelspace.embeddings.store import LabelEmbedding
 from labelspace.errors import InputError
+from labelspace.hierarchy.graph import Hierarchy
 
 log = logging.getLogger(__name__)
 
@@ -36,62 +36,45 @@ ALL_NOUNS = "nouns"
 HIT_KS = (1, 2, 5, 10, 20)
 
 
-@lru_cache(maxsize=1)
-def _noun_graph() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """(parents, children) of every WordNet noun, instance links included."""
-    from labelspace.hierarchy.wordnet import noun_parents
+def _nouns() -> Hierarchy:
+    """Every WordNet noun, instance links included."""
+    from labelspace.hierarchy.nouns import noun_hierarchy
 
-    parents = noun_parents()
-    children: dict[str, list[str]] = {n: [] for n in parents}
-    for child, ps in parents.items():
-        for p in ps:
-            children[p].append(child)
-    return parents, children
-
-
-def _below(node: str, children: dict[str, list[str]]) -> set[str]:
-    found = {node}
-    stack = [node]
-    while stack:
-        for kid in children[stack.pop()]:
-            if kid not in found:
-                found.add(kid)
-                stack.append(kid)
-    return found
+    return noun_hierarchy()
 
 
 def label_set(spec: str) -> list[str]:
     """``nouns`` -> every WordNet noun synset; a synset name -> it and every noun below it;
     several joined by ``+`` (``organism.n.01+artifact.n.01``) -> their union."""
-    parents, children = _noun_graph()
+    nouns = _nouns()
     if spec == ALL_NOUNS:
-        return sorted(parents)
+        return sorted(nouns.nodes)
     found: set[str] = set()
     for part in spec.split("+"):
-        if part not in parents:
+        if part not in nouns:
             raise InputError(
                 f"--labels {spec!r}: {part!r} is not a WordNet noun synset; use '{ALL_NOUNS}', "
                 "a synset name such as mammal.n.01, or several joined by + "
                 "(organism.n.01+artifact.n.01)"
             )
-        found |= _below(part, children)
+        found.update(nouns.subtree(part))
     return sorted(found)
 
 
 def correct_set(truth: str, candidates: set[str], k: int) -> set[str]:
     """The DeViSE neighbourhood of ``truth``: nouns below its ancestors within h hops, for the
     smallest h whose neighbourhood holds at least ``k`` candidates (or the whole tree)."""
-    parents, children = _noun_graph()
-    frontier, seen_up = [truth], {truth}
-    found = _below(truth, children) & candidates
+    nouns = _nouns()
+    frontier, seen_up = [nouns.index[truth]], {nouns.index[truth]}
+    found = set(nouns.subtree(truth)) & candidates
     while len(found) < k and frontier:
         nxt = []
         for node in frontier:
-            for p in parents[node]:
+            for p in nouns.parents[node]:
                 if p not in seen_up:
                     seen_up.add(p)
                     nxt.append(p)
-                    found |= _below(p, children) & candidates
+                    found |= set(nouns.subtree(nouns.nodes[p])) & candidates
         frontier = nxt
     return found
 

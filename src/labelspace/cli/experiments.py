@@ -14,7 +14,7 @@ from labelspace.analysis.config import DEFAULT_EPS
 from labelspace.cli import common
 from labelspace.cli.labels import evaluate_with_progress, train_embedding
 from labelspace.cli.models import OPTIONS, TRAIN, method_options
-from labelspace.embeddings.poincare import PoincareConfig
+from labelspace.embeddings.poincare_config import PoincareConfig
 from labelspace.training.config import TrainConfig
 
 DEFAULT_METHODS = "softmax,poincare,devise"

@@ -20,7 +20,7 @@ from labelspace.cli.common import (
     load_graph,
     progress,
 )
-from labelspace.embeddings.poincare import PoincareConfig
+from labelspace.embeddings.poincare_config import PoincareConfig
 
 POINCARE = PoincareConfig()  # the defaults of the embedding options
 

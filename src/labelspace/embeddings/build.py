@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from labelspace.embeddings.baselines import onehot_embedding, random_embedding
-from labelspace.embeddings.poincare import PoincareConfig, train_poincare
+from labelspace.embeddings.poincare import train_poincare
+from labelspace.embeddings.poincare_config import PoincareConfig
 from labelspace.embeddings.store import LabelEmbedding
 from labelspace.errors import InputError
 from labelspace.hierarchy.sources import LabelGraph, split_own_leaf
@@ -66,7 +67,7 @@ def _trained(manifold: str):
             graph.pairs,
             len(graph.labels),
             cfg,
-            parents=graph.hierarchy.parents,
+            hierarchy=graph.hierarchy,
             device=device,
             on_epoch=on_epoch,
         )

@@ -152,7 +152,7 @@ def build_label_space(
         _check_own_leaves(space, embedding)
     else:
         from labelspace.embeddings.build import KINDS, build_embedding
-        from labelspace.embeddings.poincare import PoincareConfig
+        from labelspace.embeddings.poincare_config import PoincareConfig
 
         if embedding not in KINDS:
             raise InputError(

@@ -2,18 +2,24 @@
 
 Nodes are strings (WordNet synset names, or names from a file). Edges point from a child to
 its parents. ``classes`` are the labels a dataset uses; heights are measured down to them.
-Definitions follow DESIGN.md: depth(x) is the longest root-to-x path; height(x) is the longest
-path from x down to a class node; LCA(a, b) is the common ancestor of greatest depth, ties
-broken by smallest height (then by name, so the answer is deterministic).
+Definitions follow docs/concepts.md: depth(x) is the longest root-to-x path; height(x) is the
+longest path from x down to a class node; LCA(a, b) is the common ancestor of greatest depth,
+ties broken by smallest height (then by name, so the answer is deterministic).
+
+Every stage walks a hierarchy through this type: its node order (:attr:`Hierarchy.nodes`, a
+topological order), its breadth-first walk, its path to the root, depth and height. The walks
+over graphs that are not a :class:`Hierarchy` yet (WordNet's table of all nouns, a parent map
+being read) use :func:`reachable`.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -23,6 +29,7 @@ if TYPE_CHECKING:  # imported where tensors are made: importing torch takes abou
     import torch
 
 VIRTUAL_ROOT = "<root>"
+N = TypeVar("N", bound=Hashable)
 
 
 class HierarchyError(InputError):
@@ -77,7 +84,7 @@ class Hierarchy:
                 f"{len(missing)} class(es) missing from the hierarchy: {', '.join(missing[:20])}"
             )
         everything = set(graph)
-        keep = _ancestors_closure(graph, classes) if restrict_to_classes else everything
+        keep = reachable(classes, graph.__getitem__) if restrict_to_classes else everything
         if keep is not everything:
             _topological_order(graph, everything)  # a cycle anywhere in the input is an error
         order = _topological_order(graph, keep)  # parents before children
@@ -167,13 +174,42 @@ class Hierarchy:
         return np.stack([child, anc], axis=1)
 
     def path_to_root(self, node: str) -> list[str]:
-        """One longest path from ``node`` up to the root (node first)."""
-        i = self._require(node)
+        """One longest path from ``node`` up to the root (node first): see :meth:`path_up`."""
+        return [self.nodes[j] for j in self.path_up(self._require(node))]
+
+    def path_up(self, i: int, *, first_listed: bool = False) -> list[int]:
+        """Node indices from node ``i`` up to the root, each step to the deepest parent.
+
+        Ties between parents of one depth go to the lower index; with ``first_listed``, to
+        the parent listed first in :attr:`parents` (the rule the Poincaré layout was
+        measured with). Either way the path is a longest one.
+        """
+        depth = self.depth
         path = [i]
         while self.parents[i]:
-            i = max(self.parents[i], key=lambda p: (self.depth[p], -p))
+            if first_listed:
+                i = max(self.parents[i], key=depth.__getitem__)
+            else:
+                i = max(self.parents[i], key=lambda p: (depth[p], -p))
             path.append(i)
-        return [self.nodes[j] for j in path]
+        return path
+
+    @cached_property
+    def breadth_first(self) -> tuple[int, ...]:
+        """Node indices level by level from the root, in the order a breadth-first walk
+        reaches them: a node comes once all its parents have (so by depth), and the children
+        of a node in index order (the order :class:`graphlib.TopologicalSorter` gives)."""
+        waiting = [len(ps) for ps in self.parents]  # parents not yet reached
+        queue = deque(i for i, count in enumerate(waiting) if count == 0)
+        order: list[int] = []
+        while queue:
+            i = queue.popleft()
+            order.append(i)
+            for k in self.children[i]:
+                waiting[k] -= 1
+                if waiting[k] == 0:
+                    queue.append(k)
+        return tuple(order)
 
     def classes_below(self) -> dict[str, list[str]]:
         """Each class that has other classes below it, with those classes (class order).
@@ -301,20 +337,22 @@ class Hierarchy:
             raise HierarchyError(f"{node!r} is not a node of this hierarchy") from None
 
     def subtree(self, node: str) -> list[str]:
-        """``node`` and all its descendants."""
-        i = self._require(node)
-        return [n for j, n in enumerate(self.nodes) if j == i or i in self._ancestor_sets[j]]
+        """``node`` and all its descendants, in node order."""
+        found = reachable([self._require(node)], self.children.__getitem__)
+        return [self.nodes[j] for j in sorted(found)]
 
 
-def _ancestors_closure(graph: Mapping[str, list[str]], start: Iterable[str]) -> set[str]:
-    seen: set[str] = set()
+def reachable(start: Iterable[N], step: Callable[[N], Iterable[N]]) -> set[N]:
+    """``start`` and every node reached from it by following ``step`` (a node's parents for
+    its ancestors, its children for its descendants)."""
+    seen: set[N] = set()
     stack = list(start)
     while stack:
         n = stack.pop()
         if n in seen:
             continue
         seen.add(n)
-        stack.extend(graph[n])
+        stack.extend(step(n))
     return seen
 
 

@@ -17,30 +17,27 @@ from pathlib import Path
 import numpy as np
 
 from labelspace.errors import InputError
+from labelspace.hierarchy.closures import reference_mammal_closure, reference_noun_closure
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.hierarchy.io import EDGE_LIST_SUFFIXES, JSON_SUFFIXES, read_hierarchy
 from labelspace.hierarchy.mapping import (
-    DATASET_CLASSES,
     UnmappedNameError,
+    dataset_classes,
     dataset_mapping,
     map_names,
+    mapping_names,
     merge_mappings,
     normalize_name,
     read_mapping_file,
     refuse_shared,
 )
-from labelspace.hierarchy.wordnet import (
-    induced_parents,
-    reference_mammal_closure,
-    reference_noun_closure,
-)
+from labelspace.hierarchy.nouns import induced_parents
+from labelspace.hierarchy.wnids import is_identifier
 
 log = logging.getLogger(__name__)
 
 WORDNET_SOURCES = ("mammals", "nouns")
 OWN_LEAF_SEPARATOR = "/"
-# a synset name (dog.n.01) or a wnid (n02084071): not a readable class name
-_IDENTIFIER = re.compile(r"^.+\.[a-z]\.\d+$|^[a-z]\d{8}$")
 # synset, then the class: the shortest prefix that ends like a noun synset name (WordNet's own
 # names may hold a "/", as in 24/7.n.01, but never ".n.01/")
 _OWN_LEAF = re.compile(r"^(?P<synset>.+?\.n\.\d{2,})/(?P<name>.+)$")
@@ -104,7 +101,7 @@ def own_leaf(synset: str, name: str) -> str:
     same whenever the same classes are given.
     """
     label = normalize_name(name)
-    if not label or _IDENTIFIER.match(label):
+    if not label or is_identifier(label):
         label = synset.rsplit(".", 2)[0].lower()
     return f"{synset}{OWN_LEAF_SEPARATOR}{label}"
 
@@ -112,7 +109,7 @@ def own_leaf(synset: str, name: str) -> str:
 def split_own_leaf(node: str) -> tuple[str, str] | None:
     """``(synset, class name)`` of a node made by :func:`own_leaf`; None for any other node."""
     match = _OWN_LEAF.match(node)
-    if match is None or _IDENTIFIER.match(node):
+    if match is None or is_identifier(node):
         return None
     return match["synset"], match["name"]
 
@@ -174,9 +171,10 @@ def _is_file_path(path: Path) -> bool:
 def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
     """Resolve a source given on the command line.
 
-    ``spec`` is a dataset name (fashion-mnist, cifar10, cifar100), ``mammals`` or ``nouns``
-    (the reference closures), a hierarchy file (.tsv/.csv/.txt edge list or .json tree), or
-    a comma-separated list of class names, synset names or wnids (``dog,cat,n04490091``).
+    ``spec`` is a dataset name (one with a shipped mapping: :func:`mapping_names`),
+    ``mammals`` or ``nouns`` (the reference closures), a hierarchy file (.tsv/.csv/.txt edge
+    list or .json tree), or a comma-separated list of class names, synset names or wnids
+    (``dog,cat,n04490091``).
     ``mapping`` is an override file (name<TAB>synset) for name lookups; it applies to dataset
     names and class lists only (the other sources name their nodes themselves), and is
     refused with the others rather than ignored.
@@ -199,11 +197,11 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
         pairs = reference_noun_closure()
         hierarchy = from_closure(pairs)
         return LabelGraph("nouns", hierarchy, _indexed(hierarchy, pairs), wordnet=True)
-    if key in DATASET_CLASSES:
+    if key in mapping_names():
         overrides = dataset_mapping(key)
         if mapping is not None:
             overrides = merge_mappings(overrides, read_mapping_file(mapping))
-        names = DATASET_CLASSES[key]
+        names = dataset_classes(key)
         return wordnet_graph(key, map_names(names, overrides=overrides), names)
     path = Path(spec)
     if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or _is_file_path(path):
@@ -221,7 +219,7 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
         if len(names) > 1:
             raise
         raise SourceError(
-            f"unknown hierarchy source {spec!r}. Use a dataset ({', '.join(DATASET_CLASSES)}), "
+            f"unknown hierarchy source {spec!r}. Use a dataset ({', '.join(mapping_names())}), "
             f"{' or '.join(WORDNET_SOURCES)}, a hierarchy file (.tsv, .csv, .txt, .json), or a "
             f"comma-separated list of class names (e.g. 'dog,cat,truck'). As a class name: {exc}"
         ) from None

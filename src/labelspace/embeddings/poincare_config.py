@@ -1,0 +1,78 @@
+"""The options of a Poincaré (or flat Euclidean) label embedding, checked before training.
+
+Kept apart from the trainer so that the command line can build and check them without
+importing torch (about a second).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelspace.errors import InputError
+from labelspace.validation import require_at_least, require_not_negative, require_positive
+
+SEED_LIMIT = 2**63  # seeds lie in [0, SEED_LIMIT): what both NumPy and torch accept
+
+
+@dataclass
+class PoincareConfig:
+    """Hyperparameters of :func:`train_poincare` (recorded with the saved embedding)."""
+
+    dim: int = 10
+    epochs: int = 150
+    negatives: int = 50
+    batch_size: int = 128
+    lr: float = 0.3
+    burnin_epochs: int | None = None  # None: 20 from the uniform start, 0 from the layout
+    burnin_lr_factor: float = 0.1
+    init: str = "uniform"  # "uniform" (the paper's start) or "hierarchy" (hierarchy_layout)
+    init_range: float = 1e-3  # uniform start: coordinates in [-init_range, init_range]
+    init_step: float = 1.0  # hierarchy start: hyperbolic radius added per level of depth
+    init_spread: float = 2.0  # hierarchy start: direction noise at the root ...
+    init_decay: float = 0.65  # ... multiplied by this per level of depth
+    init_link_gap: float | None = 2.0  # hierarchy start: see hierarchy_layout; None: no pull
+    direction_lr: float | None = None  # see _polar_step; None: 0.01 from the layout on the ball
+    manifold: str = "poincare"
+    dtype: str = "float32"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.burnin_epochs is None:
+            self.burnin_epochs = 20 if self.init == "uniform" else 0
+        if self.direction_lr is None:
+            on_ball = self.init == "hierarchy" and self.manifold == "poincare"
+            self.direction_lr = 0.01 if on_ball else 0.0
+
+    def validate(self) -> None:
+        """Every option checked before training; messages name the ``embed`` options."""
+        if self.manifold not in ("poincare", "euclidean"):
+            raise InputError(f"manifold must be 'poincare' or 'euclidean', got {self.manifold!r}")
+        if self.init not in ("hierarchy", "uniform"):
+            raise InputError(f"--init must be 'hierarchy' or 'uniform', got {self.init!r}")
+        require_at_least(1, dim=self.dim, epochs=self.epochs, negatives=self.negatives)
+        require_at_least(1, batch_size=self.batch_size)
+        require_positive(lr=self.lr, burnin_lr_factor=self.burnin_lr_factor)
+        require_at_least(0, burnin=self.burnin_epochs)
+        for name, value in (("init_step", self.init_step), ("init_spread", self.init_spread)):
+            if not (math.isfinite(value) and value > 0):  # library-only: named as the field
+                raise InputError(f"{name} must be a finite number > 0, got {value}")
+        if not 0 < self.init_decay <= 1:
+            raise InputError(f"init_decay must lie in (0, 1], got {self.init_decay}")
+        if self.init_link_gap is not None and not self.init_link_gap > 0:
+            raise InputError(f"init_link_gap must be > 0 or None, got {self.init_link_gap}")
+        require_not_negative(direction_lr=self.direction_lr)
+        if self.direction_lr > 0 and self.manifold != "poincare":
+            raise InputError("--direction-lr applies to the Poincaré ball only; set it to 0")
+        if self.dtype not in ("float32", "float64"):
+            raise InputError(f"--dtype must be float32 or float64, got {self.dtype!r}")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int | np.integer)
+            or not 0 <= self.seed < SEED_LIMIT
+        ):
+            raise InputError(  # NumPy refuses negative seeds, torch those of 64 bits and more
+                f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}"
+            )
