@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelspace.hierarchy.graph import VIRTUAL_ROOT, Hierarchy, HierarchyError
-from labelspace.hierarchy.io import HierarchyFileError, read_hierarchy, write_edge_list
+from labelspace.hierarchy.io import HierarchyFileError, read_hierarchy
+from labelspace.hierarchy.writing import write_edge_list
 
 # animal > {mammal > {dog, cat}, pet > {dog, cat}}
 PARENTS = {
