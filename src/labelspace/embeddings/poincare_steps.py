@@ -154,11 +154,11 @@ def polar_step(
 
     At hyperbolic radius r, turning a point by an angle t moves it about sinh(r)·t, so Riemannian
     SGD turns far points by a factor ~e^-r less than it moves them outward: the directions a
-    start gives stay frozen (measured on all nouns: docs/benchmarks.md). Here the radius takes
-    the Riemannian step and the direction a step of ``direction_lr`` times the gradient's
-    tangential part on the unit sphere, at most ``DIRECTION_CLIP`` long per batch. Points near
-    the origin, where Riemannian SGD turns them easily and a direction may be undefined, keep
-    the Riemannian step.
+    start gives stay frozen (measured on all nouns: docs/notes/nouns-embedding.md). Here the
+    radius takes the Riemannian step and the direction a step of ``direction_lr`` times the
+    gradient's tangential part on the unit sphere, at most ``DIRECTION_CLIP`` long per batch.
+    Points near the origin, where Riemannian SGD turns them easily and a direction may be
+    undefined, keep the Riemannian step.
     ``grad`` holds the Euclidean gradient of each entry of ``rows`` (repeats allowed);
     ``buffer`` is a zero table of the same shape, used to sum repeats and left zero.
     """
