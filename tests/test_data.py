@@ -19,6 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from labelspace.data import ImageData, InMemoryImages, load_dataset
+from labelspace.data.datasets import DATASET_SPECS
 from labelspace.data.errors import (
     ClassMismatchError,
     CorruptImageError,
@@ -36,7 +37,7 @@ from labelspace.data.fashion_mnist import (
 )
 from labelspace.data.images import filter_classes
 from labelspace.data.layouts import scan_dataset
-from labelspace.data.named import NAMED_DATASETS
+from labelspace.data.named import NAMED_DATASETS, known_dataset
 from labelspace.data.splits import (
     stratified_sample,
     stratified_split,
@@ -44,6 +45,7 @@ from labelspace.data.splits import (
     val_count,
 )
 from labelspace.data.transforms import (
+    AUGMENTATIONS,
     Normalize,
     channel_stats,
     eval_transform,
@@ -193,6 +195,22 @@ def test_torchvision_fashion_mnist(fmnist: ImageData, tmp_path: Path):
     assert data.name == "fashion-mnist" and data.synsets == fmnist.synsets
     assert torch.equal(data.train.images, fmnist.train.images)
     assert torch.equal(data.test.targets, fmnist.test.targets)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_DATASETS))
+def test_named_dataset_entry_is_complete(name: str):
+    entry = NAMED_DATASETS[name]
+    assert entry.name == name
+    assert entry.mapping_file.is_file()
+    assert entry.classes and len(dataset_synsets(entry.mapping)) == len(entry.classes)
+    assert known_dataset(entry.classes) is entry  # a folder copy is recognised by its classes
+    assert known_dataset([c.upper() for c in reversed(entry.classes)]) is entry
+    assert len(entry.mean) == len(entry.std) in (1, 3) and min(entry.std) > 0
+    assert all(0 < m < 1 for m in entry.mean)
+    assert entry.augment in AUGMENTATIONS
+    assert f"torchvision:{name}" in DATASET_SPECS
+    assert (name in DATASET_SPECS) == (entry.files is not None)
+    assert known_dataset(entry.classes[:-1]) is None
 
 
 def test_unknown_spec_lists_options(tmp_path: Path):

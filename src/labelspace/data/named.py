@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from urllib.error import URLError
 
@@ -22,7 +23,7 @@ from torchvision import datasets as tv_datasets
 from labelspace.data.errors import DatasetError, DatasetNotFoundError
 from labelspace.data.fashion_mnist import FASHION_MNIST_DIR, load_fashion_mnist
 from labelspace.data.images import InMemoryImages
-from labelspace.hierarchy.mapping import DATASET_CLASSES, normalize_name
+from labelspace.hierarchy.mapping import dataset_classes, dataset_mapping_file, normalize_name
 from labelspace.paths import cache_dir
 
 __all__ = [
@@ -65,7 +66,15 @@ class NamedDataset:
     @property
     def classes(self) -> list[str]:
         """The class names in label order (those of its reviewed mapping)."""
-        return DATASET_CLASSES[self.mapping]
+        return dataset_classes(self.mapping)
+
+    @property
+    def mapping_file(self) -> Traversable:
+        """The reviewed mapping file shipped with the hierarchy stage."""
+        found = dataset_mapping_file(self.mapping)
+        if found is None:  # a broken installation, not a user error
+            raise RuntimeError(f"no shipped mapping {self.mapping!r} for dataset {self.name}")
+        return found
 
     @property
     def stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
