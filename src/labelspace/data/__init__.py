@@ -2,8 +2,11 @@
 
 Start with :func:`load_dataset`; it returns an :class:`ImageData` whose splits are
 :class:`InMemoryImages` with transforms set and whose classes carry WordNet synsets. The
-modules hold the rest: ``datasets`` (sources and layouts), ``fashion_mnist``, ``folders``
-(ImageFolder trees), ``images``, ``splits``, ``transforms`` and ``errors``.
+modules hold the rest: ``datasets`` (the entry point), ``named`` (the registry of named
+datasets: mapping, pixel statistics, augmentation, loaders), ``layouts`` (datasets on disk),
+``shards`` (packed datasets), ``fashion_mnist``, ``folders`` (decoding a listing), ``images``,
+``streaming``, ``storage`` (memory or streaming), ``probe`` (statistics of a sample),
+``splits`` (stratified splits and samples), ``transforms`` and ``errors``.
 """
 
 from labelspace.data.datasets import ImageData, load_dataset
