@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from graphlib import TopologicalSorter
 from itertools import combinations_with_replacement
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from labelspace.hierarchy.graph import VIRTUAL_ROOT, Hierarchy, HierarchyError
+from labelspace.hierarchy.graph import VIRTUAL_ROOT, Hierarchy, HierarchyError, reachable
 
 # entity
 # ├── animal
@@ -174,6 +175,28 @@ def test_path_to_root(h: Hierarchy) -> None:
     assert path[0] == "dog" and path[-1] == "entity" and path[2:] == ["animal", "entity"]
     assert path[1] in {"mammal", "pet"}
     assert len(path) == DEPTH["dog"] + 1  # a longest path
+
+
+def test_path_up_ties_to_the_lower_index_or_the_parent_listed_first() -> None:
+    h = Hierarchy.from_parents({"c": ["b", "a"], "a": ["r"], "b": ["r"]})
+    c = h.index["c"]
+    assert [h.nodes[i] for i in h.path_up(c)] == ["c", "a", "r"] == h.path_to_root("c")
+    assert [h.nodes[i] for i in h.path_up(c, first_listed=True)] == ["c", "b", "r"]
+
+
+def test_breadth_first_goes_level_by_level_as_graphlib_does(h: Hierarchy) -> None:
+    order = h.breadth_first
+    assert sorted(order) == list(range(len(h)))
+    depths = [int(h.depth[i]) for i in order]
+    assert depths == sorted(depths)  # level by level, so every parent comes first
+    graph = {i: list(ps) for i, ps in enumerate(h.parents)}
+    assert list(order) == list(TopologicalSorter(graph).static_order())
+
+
+def test_reachable_follows_any_step() -> None:
+    step = {"a": ["b", "c"], "b": ["d"], "c": ["d"], "d": [], "e": ["a"]}.__getitem__
+    assert reachable(["a"], step) == {"a", "b", "c", "d"}
+    assert reachable([], step) == set()
 
 
 def test_subtree(h: Hierarchy) -> None:
@@ -360,6 +383,14 @@ def test_random_dag_properties(dag, data) -> None:
             assert h.depth[child] > h.depth[p]
             if h.height[child] >= 0:
                 assert h.height[p] > h.height[child]
+
+    # the breadth-first walk is graphlib's order; every path up is a longest one
+    graph = {i: list(ps) for i, ps in enumerate(h.parents)}
+    assert list(h.breadth_first) == list(TopologicalSorter(graph).static_order())
+    for i in range(len(h)):
+        for first_listed in (False, True):
+            path = h.path_up(i, first_listed=first_listed)
+            assert len(path) == h.depth[i] + 1 and path[-1] == h.index[h.root]
 
     # LCA: a common ancestor of maximal depth, then minimal height
     a = data.draw(st.sampled_from(h.nodes))

@@ -16,9 +16,13 @@ from labelspace.hierarchy.mapping import (
     UnknownDatasetError,
     UnknownSynsetError,
     UnmappedNameError,
+    dataset_classes,
+    dataset_key,
     dataset_mapping,
+    dataset_mapping_file,
     dataset_synsets,
     map_names,
+    mapping_names,
     merge_mappings,
     normalize_name,
     read_mapping_file,
@@ -298,6 +302,17 @@ def test_dataset_class_lists():
     assert len(DATASET_CLASSES["cifar100"]) == 100
     assert DATASET_CLASSES["cifar100"] == sorted(DATASET_CLASSES["cifar100"])
     assert DATASET_CLASSES["cifar100"][50] == "mouse"
+
+
+def test_named_datasets_are_the_shipped_mapping_files():
+    assert mapping_names() == ("cifar10", "cifar100", "fashion-mnist")
+    assert list(DATASET_CLASSES) == list(mapping_names())
+    assert dataset_key("CIFAR-10") == "cifar10" and dataset_key("FashionMNIST") == "fashion-mnist"
+    assert dataset_key("imagenet") is None and dataset_mapping_file("imagenet") is None
+    shipped = dataset_mapping_file("Fashion-MNIST")
+    assert shipped is not None and shipped.name == "fashion-mnist.tsv"
+    assert dataset_classes("fashion-mnist") == DATASET_CLASSES["fashion-mnist"]
+    assert list(dataset_mapping("cifar10")) == DATASET_CLASSES["cifar10"]  # label order
 
 
 def test_unknown_dataset():

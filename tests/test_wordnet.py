@@ -14,6 +14,15 @@ def test_wnids_are_imagenet_ids():
     assert wnmod.wordnet().get_version() == "3.0"
 
 
+def test_a_wnid_is_n_and_eight_digits():
+    assert wnids.is_wnid("n02084071")
+    for other in ["v01831531", "N02084071", "n0208407", "n020840711", "dog.n.01", " n02084071"]:
+        assert not wnids.is_wnid(other), other
+    assert wnids.is_offset_id("v01831531")  # a verb's id: the form, refused as not a noun
+    assert wnids.is_identifier("dog.n.01") and wnids.is_identifier("n02084071")
+    assert not wnids.is_identifier("t_shirt/top")
+
+
 def test_lexnames_has_45_lines_in_order():
     lines = wnmod.lexnames_text().splitlines()
     assert len(lines) == 45
