@@ -23,7 +23,7 @@ from labelspace.data.layouts import scan_dataset
 from labelspace.embeddings.geometry import expmap0, logmap0, pairwise_distance
 from labelspace.embeddings.space import build_label_space
 from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_synsets, map_names
-from labelspace.models.losses import poincare_class_points
+from labelspace.models.methods.poincare import poincare_class_points
 
 
 def main() -> None:

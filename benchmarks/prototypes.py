@@ -34,8 +34,11 @@ from labelspace.data.layouts import scan_dataset
 from labelspace.embeddings.geometry import expmap0, logmap0
 from labelspace.embeddings.space import build_label_space
 from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_synsets, map_names
-from labelspace.models.heads import HyperbolicHead
-from labelspace.models.losses import PoincareLoss, poincare_class_points
+from labelspace.models.methods.poincare import (
+    HyperbolicHead,
+    PoincareLoss,
+    poincare_class_points,
+)
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 

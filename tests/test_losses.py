@@ -9,20 +9,16 @@ from torch.nn import functional as F
 
 from labelspace.embeddings.space import LabelSpace
 from labelspace.embeddings.store import LabelEmbedding
+from labelspace.errors import InputError
 from labelspace.hierarchy.graph import Hierarchy
-from labelspace.models.losses import (
-    ClassScoreLoss,
-    CosineCrossEntropyLoss,
-    CosineLoss,
-    DeviseHingeLoss,
-    HAFLoss,
-    HierarchicalCrossEntropy,
-    HierarchicalSoftmax,
-    PoincareLoss,
-    SoftLabelLoss,
-    depth_levels,
-)
 from labelspace.models.methods import METHODS
+from labelspace.models.methods.base import ClassScoreLoss
+from labelspace.models.methods.cosine import CosineCrossEntropyLoss, CosineLoss
+from labelspace.models.methods.devise import DeviseHingeLoss
+from labelspace.models.methods.haf import HAFLoss, depth_levels
+from labelspace.models.methods.hsoftmax import HierarchicalSoftmax
+from labelspace.models.methods.poincare import PoincareLoss
+from labelspace.models.methods.softmax import HierarchicalCrossEntropy, SoftLabelLoss
 from labelspace.models.options import MethodOptions
 
 
@@ -295,8 +291,8 @@ def test_joint_loss_is_cross_entropy_plus_weighted_prototype_loss(spaces):
     restricted.restrict_to([0, 1, 2, 3, 4], 10)
     restricted.choose_decoder(0)
     assert restricted.decoders[int(restricted.decoder)] == "poincare"
-    with pytest.raises(ValueError, match="weight"):
-        type(loss)(loss.label_vectors, weight=-1.0)
+    with pytest.raises(InputError, match="--prototype-weight"):
+        METHODS["joint"].build(16, spaces["ball"], MethodOptions(prototype_weight=-1.0))
 
 
 def test_haf_levels_cut_the_tree_at_each_depth(small, fashion):
@@ -326,7 +322,7 @@ def test_haf_loss_is_cross_entropy_when_levels_agree_and_margin_when_groups_coll
     """Coarse softmaxes equal to the summed class softmax, and no two neighbours of different
     groups: only cross-entropy is left. Two images of different groups with the same coarse
     prediction: the margin term adds the margin."""
-    from labelspace.models.heads import HAFHead
+    from labelspace.models.methods.haf import HAFHead
 
     loss = HAFLoss(small)
     fine = torch.tensor([[2.0, 0.5, -1.0], [0.1, 1.5, 0.3]])
@@ -347,3 +343,28 @@ def test_haf_loss_is_cross_entropy_when_levels_agree_and_margin_when_groups_coll
     coarse = head(features)[:, 3:] - head.level_bias[0]
     expected_weights = F.normalize(loss.members[0] @ unit, dim=-1)
     assert torch.allclose(coarse, features @ expected_weights.T, atol=1e-6)
+
+
+class _RecordingOptions(MethodOptions):
+    """Method options that note which of their fields are read."""
+
+    def __getattribute__(self, name: str):
+        if name in MethodOptions.__dataclass_fields__:
+            object.__getattribute__(self, "__dict__").setdefault("_read", set()).add(name)
+        return super().__getattribute__(name)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_declares_the_options_it_reads(name, spaces):
+    """A method's ``options`` name MethodOptions fields, and exactly those its head and loss
+    read when built (so the command line and the docs can say which knob is whose)."""
+    method = METHODS[name]
+    assert set(method.options) <= set(MethodOptions.__dataclass_fields__)
+    options = _RecordingOptions()
+    options.validate()  # reads every field: start the record afterwards
+    object.__getattribute__(options, "__dict__")["_read"] = set()
+    space = spaces["ball" if method.embedding == "poincare" else "flat"]
+    method.loss.from_space(space, options)
+    loss = method.loss.from_space(space, MethodOptions())
+    method.head(16, loss, options)
+    assert object.__getattribute__(options, "__dict__")["_read"] == set(method.options)

@@ -6,7 +6,8 @@ from torch import nn
 
 from labelspace.embeddings.geometry import max_norm
 from labelspace.models.backbones import BACKBONES, create_backbone
-from labelspace.models.heads import EmbeddingHead, HyperbolicHead, SoftmaxHead
+from labelspace.models.heads import EmbeddingHead, SoftmaxHead
+from labelspace.models.methods.poincare import HyperbolicHead
 
 
 @pytest.mark.parametrize("name", ["small-cnn", "resnet18"])

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from labelspace.errors import InputError
-from labelspace.models.losses import PoincareLoss
+from labelspace.models.methods.poincare import PoincareLoss
 from labelspace.training.module import OptimConfig, RiemannianAdamW, build_optimizer
 
 

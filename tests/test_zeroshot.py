@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from labelspace.metrics.zeroshot import harmonic_mean, resolve_unseen, zero_shot_metrics
-from labelspace.models import losses
+from labelspace.models.methods.devise import DeviseHingeLoss
+from labelspace.models.methods.poincare import PoincareLoss
+from labelspace.models.methods.softmax import CrossEntropy, SoftLabelLoss
 from labelspace.training.runs import METRICS_FILE, TrainConfig, prepare, train
 
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=300, embedding_dim=5)
@@ -82,8 +84,8 @@ def test_zero_shot_metrics_reject_bad_input():
 
 def test_seen_classes_loss_ignores_unseen_labels_and_refuses_hierarchy_losses():
     vectors = torch.eye(4)
-    inner = losses.PoincareLoss(vectors * 0.5, temperature=1.0)
-    restricted = losses.PoincareLoss(vectors * 0.5, temperature=1.0).restrict_to([0, 1], 4)
+    inner = PoincareLoss(vectors * 0.5, temperature=1.0)
+    restricted = PoincareLoss(vectors * 0.5, temperature=1.0).restrict_to([0, 1], 4)
     outputs = torch.tensor([[0.4, 0.0, 0.0, 0.0], [0.0, 0.3, 0.0, 0.0]])
     targets = torch.tensor([0, 1])
     expected = torch.nn.functional.cross_entropy(inner.scores(outputs)[:, :2], targets)
@@ -94,16 +96,16 @@ def test_seen_classes_loss_ignores_unseen_labels_and_refuses_hierarchy_losses():
     # images out of training; no per-batch check makes the step wait for the device)
     with pytest.raises(IndexError, match="out of bounds"):
         restricted(outputs, torch.tensor([0, 2]))
-    hinge = losses.DeviseHingeLoss(vectors).restrict_to([0, 1], 4)
+    hinge = DeviseHingeLoss(vectors).restrict_to([0, 1], 4)
     # an output equal to label 0 beats label 1 by margin 1 > 0.1; unseen 2, 3 do not count
     assert hinge(torch.tensor([[1.0, 0.0, 1.0, 1.0]]), torch.tensor([0])) == 0.0
-    ce = losses.CrossEntropy(4).restrict_to([1, 3], 4)
+    ce = CrossEntropy(4).restrict_to([1, 3], 4)
     logits = torch.tensor([[0.0, 2.0, 9.0, 1.0]])
     assert ce(logits, torch.tensor([1])) == pytest.approx(
         torch.nn.functional.cross_entropy(logits[:, [1, 3]], torch.tensor([0])).item()
     )
     with pytest.raises(ValueError, match="cannot leave classes out"):
-        losses.SoftLabelLoss(torch.zeros(4, 4)).restrict_to([0, 1], 4)
+        SoftLabelLoss(torch.zeros(4, 4)).restrict_to([0, 1], 4)
 
 
 def test_prepare_leaves_unseen_images_out_of_training_and_validation():

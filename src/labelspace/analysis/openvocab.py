@@ -123,7 +123,6 @@ def label_points(run: Path, prepared, labels: Sequence[str], spec: str) -> torch
     shipped ``pretrained:NAME`` one, since a run keeps only its hierarchy's nodes), moved as
     the run's class points were (a Poincaré run's ``--label-radius``)."""
     from labelspace.embeddings.pretrained import PREFIX, pretrained
-    from labelspace.models.losses import poincare_class_points
     from labelspace.training.runs import read_config
 
     config, space = prepared.config, prepared.space
@@ -132,9 +131,7 @@ def label_points(run: Path, prepared, labels: Sequence[str], spec: str) -> torch
     if asked and asked.startswith(PREFIX):
         embedding = pretrained(asked)
     vectors = candidate_vectors(embedding, labels, spec).float()
-    if prepared.module.method.geometry == "poincare":
-        vectors = poincare_class_points(space, config.options.label_radius, vectors)
-    return vectors
+    return prepared.module.method.points(space, config.options, vectors)
 
 
 def open_vocabulary(

@@ -99,18 +99,6 @@ TestLimitOpt = Annotated[
     int | None, typer.Option(help="Evaluate on at most this many test images.")
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the data split, order and initialisation.")]
-TemperatureOpt = Annotated[float, typer.Option(help="Poincaré loss temperature.")]
-ClipROpt = Annotated[float, typer.Option(help="Hyperbolic head feature clipping radius.")]
-ScaleOpt = Annotated[
-    float, typer.Option(help="frame: softmax over scale x cosine (inverse temperature).")
-]
-PrototypeWeightOpt = Annotated[
-    float, typer.Option(help="joint: weight of the Poincaré prototype loss beside cross-entropy.")
-]
-LabelRadiusOpt = Annotated[
-    float, typer.Option(help="Poincaré: farthest class this far from the origin (0: as embedded).")
-]
-TrainableOpt = Annotated[bool, typer.Option(help="Let the label vectors train too.")]
 InitFromOpt = Annotated[
     Path | None, typer.Option(help="Start from this run's backbone (two-stage fine-tune).")
 ]

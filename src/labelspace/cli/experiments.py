@@ -13,13 +13,16 @@ from rich.table import Table
 from labelspace.analysis.config import DEFAULT_EPS
 from labelspace.cli import common
 from labelspace.cli.labels import evaluate_with_progress, train_embedding
-from labelspace.cli.models import OPTIONS, TRAIN, method_options
+from labelspace.cli.method_options import with_method_options
+from labelspace.cli.models import OPTIONS, TRAIN
 from labelspace.embeddings.poincare_config import PoincareConfig
+from labelspace.models.options import MethodOptions
 from labelspace.training.config import TrainConfig
 
 DEFAULT_METHODS = "softmax,poincare,devise"
 
 
+@with_method_options
 def compare(
     out: Annotated[Path, typer.Argument(help="Folder for the runs and the report.")],
     methods: Annotated[
@@ -37,10 +40,7 @@ def compare(
     test_limit: common.TestLimitOpt = None,
     seed: common.SeedOpt = TRAIN.seed,
     dim: common.DimOpt = TRAIN.embedding_dim,
-    temperature: common.TemperatureOpt = OPTIONS.temperature,
-    scale: common.ScaleOpt = OPTIONS.scale,
-    prototype_weight: common.PrototypeWeightOpt = OPTIONS.prototype_weight,
-    label_radius: common.LabelRadiusOpt = OPTIONS.label_radius,
+    options: MethodOptions = OPTIONS,  # one option per field (with_method_options)
     root: common.RootOpt = None,
     mapping: common.MappingOpt = None,
     augment: common.AugmentOpt = None,
@@ -85,13 +85,6 @@ def compare(
         TrainConfig,
         locals(),
         embedding_dim=dim,
-        options=method_options(
-            temperature,
-            OPTIONS.clip_r,
-            label_radius,
-            scale=scale,
-            prototype_weight=prototype_weight,
-        ),
         mapping=str(mapping) if mapping else None,
         unseen=common.names(unseen),
         storage=common.storage(in_memory),

@@ -35,30 +35,12 @@ from labelspace.cli.common import (
     print_metrics,
     print_result,
 )
+from labelspace.cli.method_options import with_method_options
 from labelspace.models.options import MethodOptions
 from labelspace.training.config import TrainConfig
 
 TRAIN = TrainConfig()  # the defaults of the training options
-OPTIONS = MethodOptions()
-
-
-def method_options(
-    temperature: float,
-    clip_r: float,
-    label_radius: float,
-    trainable_embedding: bool = False,
-    scale: float = OPTIONS.scale,
-    prototype_weight: float = OPTIONS.prototype_weight,
-) -> MethodOptions:
-    """The method options a command line sets (``--label-radius 0``: the embedding as it is)."""
-    return MethodOptions(
-        temperature=temperature,
-        clip_r=clip_r,
-        label_radius=label_radius or None,
-        trainable_embedding=trainable_embedding,
-        scale=scale,
-        prototype_weight=prototype_weight,
-    )
+OPTIONS = MethodOptions()  # the defaults of the method options
 
 
 def methods() -> None:
@@ -67,10 +49,16 @@ def methods() -> None:
     from labelspace.models.methods import METHODS
 
     table = Table(title="methods (--method)")
-    for col in ("method", "label embedding", "probabilities", "description"):
+    for col in ("method", "label embedding", "probabilities", "zero-shot", "description"):
         table.add_column(col)
     for m in METHODS.values():
-        table.add_row(m.name, m.embedding or "–", "yes" if m.has_probabilities else "–", m.summary)
+        table.add_row(
+            m.name,
+            m.embedding or "–",
+            "yes" if m.has_probabilities else "–",
+            "yes" if m.zero_shot else "–",
+            m.summary,
+        )
     console.print(table)
     kinds = Table(title="label-embedding kinds (--embedding, embed --kind)")
     kinds.add_column("kind")
@@ -80,6 +68,7 @@ def methods() -> None:
     console.print(kinds)
 
 
+@with_method_options
 def train(
     run: RunArg,
     data: DataOpt = TRAIN.data,
@@ -96,12 +85,7 @@ def train(
     train_limit: common.TrainLimitOpt = None,
     test_limit: common.TestLimitOpt = None,
     seed: common.SeedOpt = TRAIN.seed,
-    temperature: common.TemperatureOpt = OPTIONS.temperature,
-    clip_r: common.ClipROpt = OPTIONS.clip_r,
-    scale: common.ScaleOpt = OPTIONS.scale,
-    prototype_weight: common.PrototypeWeightOpt = OPTIONS.prototype_weight,
-    label_radius: common.LabelRadiusOpt = OPTIONS.label_radius,
-    trainable_embedding: common.TrainableOpt = OPTIONS.trainable_embedding,
+    options: MethodOptions = OPTIONS,  # one option per field (with_method_options)
     init_from: common.InitFromOpt = None,
     unseen: UnseenOpt = None,
     root: common.RootOpt = None,
@@ -122,15 +106,12 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace RUN if it exists.")] = False,
 ) -> None:
     """Train an image model into RUN and evaluate it on the test set."""
-    from labelspace.training.runs import train as train_run
+    from labelspace.training.fit import train as train_run
 
     config = config_from(
         TrainConfig,
         locals(),
         embedding_dim=dim,
-        options=method_options(
-            temperature, clip_r, label_radius, trainable_embedding, scale, prototype_weight
-        ),
         init_from=str(init_from) if init_from else None,
         unseen=names(unseen),
         mapping=str(mapping) if mapping else None,
@@ -159,7 +140,7 @@ def evaluate(
 ) -> None:
     """Evaluate RUN's final weights on its test set (rewrites its metrics)."""
     from labelspace.files import atomic_write_json
-    from labelspace.training.runs import evaluate_run
+    from labelspace.training.evaluate import evaluate_run
 
     if labels is None:
         print_result(evaluate_run(run, on_progress=data_progress()))
@@ -198,7 +179,8 @@ def analyze(
     """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json);
     --multi adds label sets on single and composite images, --saliency where the model looks
     against object boxes."""
-    from labelspace.analysis.analyze import ANALYSIS_FILE, analyze_run
+    from labelspace.analysis.analyze import analyze_run
+    from labelspace.analysis.results import ANALYSIS_FILE
 
     config = analysis_config(
         attack,
@@ -261,15 +243,15 @@ def predict(
     """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
     answer: the most specific label the model is sure of (--multi: a set of labels)."""
     from labelspace.analysis.predict import backoff_answers, check_options, predict_images
-    from labelspace.training.runs import load_model
+    from labelspace.training.load import load_run
 
     check_options(k=top, threshold=backoff)  # before the model loads
     if multi:
         _predict_sets(run, images, coverage)
         return
-    model = load_model(run)
-    answers = predict_images(run, images, k=top, model=model)
-    hedged = backoff_answers(run, images, threshold=backoff, model=model)
+    loaded = load_run(run)
+    answers = predict_images(loaded, images, k=top)
+    hedged = backoff_answers(loaded, images, threshold=backoff)
     for path, rows in answers.items():
         table = Table(title=str(path))
         table.add_column("#", justify="right")
@@ -325,27 +307,22 @@ def explain(
 ) -> None:
     """Where the model looks: a saliency map of each image for each of its top labels, laid
     over the image as a PNG (OUT/<image>-<rank>-<label>.png)."""
-    import torch
-
-    from labelspace.analysis.predict import check_options, load_image
+    from labelspace.analysis.inference import class_scores, load_images, normalize_images
+    from labelspace.analysis.predict import check_options
     from labelspace.analysis.saliency import check_method, last_convolution, saliency_maps
-    from labelspace.data.transforms import eval_transform
     from labelspace.files import check_output, first_missing, removed_on_failure
     from labelspace.reporting.figures import plot_saliency_overlay
-    from labelspace.training.runs import load_model
+    from labelspace.training.load import load_run
 
     check_options(k=top)
     check_method(saliency)
     check_output(out, overwrite=overwrite, option="--out", folder=True)
-    model = load_model(run)
+    model = load_run(run)
     if saliency == "gradcam":
         last_convolution(model.module)  # a run without one: the error, before anything is written
-    spec = model.input
-    pixels = [load_image(p, spec["in_chans"], spec["image_size"]) for p in images]  # all readable
-    normalize = eval_transform(spec["mean"], spec["std"])
-    batch = torch.stack([normalize(p) for p in pixels])
-    with torch.no_grad():
-        scores = model.module.scores(model.module(batch))
+    pixels = load_images(images, model.input)  # all readable, before anything is written
+    batch = normalize_images(pixels, model.input)
+    scores = class_scores(model.module, batch)
     k = min(top, scores.shape[1])
     ranked = scores.topk(k, dim=1).indices
     made = first_missing(out)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from labelspace.embeddings.geometry import pairwise_distance_argument
+from labelspace.embeddings.geometry import get_geometry
 from labelspace.errors import InputError
 
 
@@ -34,21 +34,6 @@ class RankingResult:
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
-
-
-def scores(
-    manifold: str, curvature: float = 1.0
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """A pairwise score that orders like the manifold's distance (smaller is closer)."""
-    if manifold == "poincare":
-        return lambda x, y: pairwise_distance_argument(x, y, curvature)
-    if manifold == "euclidean":
-        return lambda x, y: x.pow(2).sum(-1)[:, None] + y.pow(2).sum(-1)[None] - 2 * x @ y.T
-    if manifold == "sphere":
-        return lambda x, y: (
-            -(torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(y, dim=-1).T)
-        )
-    raise ValueError(f"unknown manifold {manifold!r}; expected poincare, euclidean or sphere")
 
 
 def check_evaluation_options(sample_nodes: int | None = None, holdout: float = 0.0) -> None:
@@ -119,7 +104,7 @@ def rank_neighbours(
     nodes = np.flatnonzero(np.diff(q_off) > 0)
     if sample_nodes is not None and sample_nodes < len(nodes):
         nodes = np.sort(np.random.default_rng(seed).choice(nodes, size=sample_nodes, replace=False))
-    score = scores(manifold, curvature)
+    geometry = get_geometry(manifold, curvature)
     table = vectors.detach().to(torch.float64)
     rank_sum = 0.0
     ap_sum = 0.0
@@ -127,7 +112,8 @@ def rank_neighbours(
     for start in range(0, len(nodes), chunk_size):
         chunk = nodes[start : start + chunk_size]
         b = len(chunk)
-        s = score(table[torch.from_numpy(chunk)], table)  # (b, n)
+        # minus the geometry's ranking key: smaller is closer, so +inf can mask a pair out
+        s = -geometry.rank_keys(table[torch.from_numpy(chunk)], table)  # (b, n)
         rows = torch.arange(b)
         # query neighbours: (b, kq) padded with +inf
         q_counts = q_off[chunk + 1] - q_off[chunk]

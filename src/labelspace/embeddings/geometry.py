@@ -1,4 +1,9 @@
-"""Poincaré-ball math with the clamps that keep it finite near the boundary.
+"""The geometries of label spaces: Poincaré-ball math, and one object per geometry.
+
+The functions are the Poincaré ball's math with the clamps that keep it finite near the
+boundary. :class:`Geometry` and its registered kinds (:func:`get_geometry`: ``logits``,
+``dot``, ``cosine``/``sphere``, ``euclidean``, ``poincare``) own each label space's ranking
+key, scores, distance and projection, so that no other module switches on a geometry's name.
 
 The ball of curvature ``-c`` is ``{x : c|x|² < 1}``. Points are kept at norm at most
 ``(1 - BOUNDARY_EPS) / sqrt(c)``; arcosh is evaluated as ``log(z + sqrt(z² - 1))`` on
@@ -9,7 +14,10 @@ very large batches where a thin, allocation-light formulation matters.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
+from torch.nn import functional as F
 
 BOUNDARY_EPS = 1e-5
 _MIN_NORM = 1e-15
@@ -95,3 +103,186 @@ def radius_factor(x: torch.Tensor, radius: float, c: float = 1.0) -> float:
     hyperbolic distance ``radius`` from the origin."""
     farthest = 2.0 * logmap0(x.double(), c).norm(dim=-1).max()  # d(0, x) = 2 |logmap0(x)|
     return float(radius / farthest.clamp_min(1e-12))
+
+
+# --------------------------------------------------------------------------- label-space geometries
+class Geometry:
+    """How the points of one kind of label space are compared: the one place that knows it.
+
+    ``rank_keys(x, y)`` is the ranking key of every pair of rows, ``(n, m)``, **higher is
+    closer**: cheap and monotone in the geometry's closeness (no square root or arcosh), the
+    key that nearest-label decoding (:mod:`labelspace.models.decode`) and embedding evaluation
+    (:mod:`labelspace.embeddings.evaluate`) both sort by. ``finish(keys)`` turns keys into the
+    documented scores (minus the distance, or the similarity), ``scores = finish(rank_keys)``.
+    ``distance`` is the geodesic distance and ``project`` puts points onto the space.
+    Instances come from :func:`get_geometry` by the name embedding files store as ``manifold``
+    and losses as ``geometry``.
+    """
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    compares_vectors: ClassVar[bool] = True  # False: the outputs already are per-label scores
+
+    def __init__(self, curvature: float = 1.0) -> None:
+        self.curvature = curvature
+
+    def rank_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Keys of every pair of rows of ``x`` and ``y``, ``(n, m)``, higher is closer."""
+        raise NotImplementedError
+
+    def finish(self, keys: torch.Tensor) -> torch.Tensor:
+        """Scores from :meth:`rank_keys` (the same order): similarity or minus the distance."""
+        return keys
+
+    def scores(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scores of every pair of rows, higher is better; ``y`` is cast to ``x``'s device and
+        dtype."""
+        return self.finish(self.rank_keys(x, y.to(device=x.device, dtype=x.dtype)))
+
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Geodesic distance of every pair of rows, ``(n, m)``."""
+        raise NotImplementedError(f"the {self.name} label space has no distance")
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` moved onto the space (unchanged where the space is all of R^D)."""
+        return x
+
+    def check_points(self, x: torch.Tensor, what: str) -> None:
+        """Refuse points that do not lie in the space (ValueError naming ``what``)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(curvature={self.curvature})"
+
+
+GEOMETRY_TYPES: dict[str, type[Geometry]] = {}
+
+
+def register_geometry(cls: type[Geometry]) -> type[Geometry]:
+    """Class decorator: make ``cls`` reachable by its name and aliases."""
+    for name in (cls.name, *cls.aliases):
+        GEOMETRY_TYPES[name] = cls
+    return cls
+
+
+def geometry_names() -> tuple[str, ...]:
+    """The registered geometries' own names (aliases left out), in registration order."""
+    return tuple(dict.fromkeys(cls.name for cls in GEOMETRY_TYPES.values()))
+
+
+def get_geometry(name: str, curvature: float = 1.0) -> Geometry:
+    """The geometry called ``name`` (``curvature``: the ball's, for ``poincare``)."""
+    try:
+        return GEOMETRY_TYPES[name](curvature)
+    except KeyError:
+        aliases = [f"{a} for {cls.name}" for a, cls in GEOMETRY_TYPES.items() if a != cls.name]
+        raise ValueError(
+            f"unknown geometry {name!r}; expected one of {', '.join(geometry_names())} "
+            f"({', '.join(aliases)})"
+        ) from None
+
+
+@register_geometry
+class Logits(Geometry):
+    """The outputs are per-label scores already (a softmax head); there are no label vectors."""
+
+    name = "logits"
+    compares_vectors = False
+
+    def rank_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise TypeError("logits are scores already: index their columns, there is nothing to rank")
+
+
+@register_geometry
+class Dot(Geometry):
+    """Dot products with the label vectors (DeViSE): the norm carries the score's scale."""
+
+    name = "dot"
+
+    def rank_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x @ y.T
+
+
+@register_geometry
+class Sphere(Geometry):
+    """Directions: cosine similarity, the unit sphere's geometry (``sphere`` in embedding
+    files, ``cosine`` in losses); geoopt's ``Sphere`` is its manifold."""
+
+    name = "cosine"
+    aliases = ("sphere",)
+
+    def rank_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T
+
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.arccos(self.rank_keys(x, y).clamp(-1.0, 1.0))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1)
+
+    @property
+    def manifold(self):
+        import geoopt
+
+        return geoopt.Sphere()
+
+
+@register_geometry
+class Euclidean(Geometry):
+    """Flat space: keys are minus the squared distance, scores minus the distance."""
+
+    name = "euclidean"
+
+    def rank_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        xx = x.pow(2).sum(-1)[:, None]
+        yy = y.pow(2).sum(-1)[None, :]
+        return -(xx + yy - 2.0 * x @ y.T)
+
+    def finish(self, keys: torch.Tensor) -> torch.Tensor:
+        return -(-keys).clamp_min(0.0).sqrt()
+
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -self.finish(self.rank_keys(x, y))
+
+    @property
+    def manifold(self):
+        import geoopt
+
+        return geoopt.Euclidean(ndim=1)
+
+
+@register_geometry
+class PoincareBall(Geometry):
+    """The Poincaré ball of curvature ``-curvature``: keys are minus the distance argument
+    (:func:`pairwise_distance_argument`), scores minus the distance. The formulas are this
+    module's (not geoopt's), so that scores stay the same to the last bit; geoopt's
+    ``PoincareBall`` is the manifold trainable label points live on."""
+
+    name = "poincare"
+
+    def rank_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -pairwise_distance_argument(x, y, self.curvature)
+
+    def finish(self, keys: torch.Tensor) -> torch.Tensor:
+        return -arcosh(-keys) / self.curvature**0.5
+
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return pairwise_distance(x, y, self.curvature)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return project(x, self.curvature)
+
+    def check_points(self, x: torch.Tensor, what: str) -> None:
+        c = self.curvature
+        if c <= 0:
+            raise ValueError(f"curvature must be > 0 (ball of curvature -c), got {c}")
+        if bool((c * x.pow(2).sum(-1) >= 1.0).any()):
+            raise ValueError(
+                f"{what} must lie inside the Poincaré ball |x| < 1/sqrt(c) = {c**-0.5:.6g} "
+                "(use geometry.project / expmap0)"
+            )
+
+    @property
+    def manifold(self):
+        import geoopt
+
+        return geoopt.PoincareBall(c=self.curvature)

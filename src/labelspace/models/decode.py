@@ -1,6 +1,7 @@
 """Nearest-label decoding: turn model outputs into label scores under the embedding's geometry.
 
-All scores are "higher is better". Geometries:
+All scores are "higher is better". Geometries (:func:`labelspace.embeddings.geometry.get_geometry`,
+which owns each one's ranking key and scores):
 
 - ``logits``: the outputs already are per-label scores ``(N, C)``; label vectors are unused.
 - ``dot``: ``outputs @ labels.T``.
@@ -20,35 +21,28 @@ import logging
 import operator
 
 import torch
-import torch.nn.functional as F
 
-from labelspace.embeddings.geometry import arcosh, pairwise_distance_argument
+from labelspace.embeddings.geometry import Geometry, geometry_names, get_geometry
 
 log = logging.getLogger(__name__)
 
-GEOMETRIES = ("logits", "dot", "cosine", "euclidean", "poincare")
+GEOMETRIES = geometry_names()
 
 __all__ = ["GEOMETRIES", "label_scores", "score_labels", "scores_to_probs", "topk_labels"]
 
 
 # ------------------------------------------------------------------------------ validation
-def _check_geometry(geometry: str) -> None:
-    if geometry not in GEOMETRIES:
-        raise ValueError(f"unknown geometry {geometry!r}; expected one of {', '.join(GEOMETRIES)}")
-
-
 def _check_inputs(
-    outputs: torch.Tensor, label_vectors: torch.Tensor | None, geometry: str, curvature: float
+    outputs: torch.Tensor, label_vectors: torch.Tensor | None, geometry: Geometry
 ) -> int:
     """Validate shapes and values; return the number of labels C."""
-    _check_geometry(geometry)
     if not isinstance(outputs, torch.Tensor) or outputs.dim() != 2:
         raise ValueError(
             f"outputs must be a (N, D) tensor, got {getattr(outputs, 'shape', outputs)}"
         )
     if not outputs.is_floating_point():
         raise ValueError(f"outputs must be a floating-point tensor, got {outputs.dtype}")
-    if geometry == "logits":
+    if not geometry.compares_vectors:
         if outputs.shape[1] == 0:
             raise ValueError("logits must have at least one label column (N, C) with C >= 1")
         if bool(torch.isnan(outputs).any()):
@@ -56,7 +50,7 @@ def _check_inputs(
         return outputs.shape[1]
     if not isinstance(label_vectors, torch.Tensor) or label_vectors.dim() != 2:
         raise ValueError(
-            f"geometry {geometry!r} needs label_vectors of shape (C, D), "
+            f"geometry {geometry.name!r} needs label_vectors of shape (C, D), "
             f"got {getattr(label_vectors, 'shape', label_vectors)}"
         )
     if not label_vectors.is_floating_point():
@@ -72,15 +66,8 @@ def _check_inputs(
         raise ValueError("label_vectors is empty: need at least one label")
     if not bool(torch.isfinite(outputs).all()) or not bool(torch.isfinite(label_vectors).all()):
         raise ValueError("outputs and label_vectors must be finite (no NaN or inf)")
-    if geometry == "poincare":
-        if curvature <= 0:
-            raise ValueError(f"curvature must be > 0 (ball of curvature -c), got {curvature}")
-        for name, x in (("outputs", outputs), ("label_vectors", label_vectors)):
-            if bool((curvature * x.pow(2).sum(-1) >= 1.0).any()):
-                raise ValueError(
-                    f"{name} must lie inside the Poincaré ball |x| < 1/sqrt(c) = "
-                    f"{curvature**-0.5:.6g} (use geometry.project / expmap0)"
-                )
+    for name, x in (("outputs", outputs), ("label_vectors", label_vectors)):
+        geometry.check_points(x, name)
     return label_vectors.shape[0]
 
 
@@ -96,32 +83,6 @@ def _positive_int(value: object, name: str) -> int:
 
 
 # ------------------------------------------------------------------------------ scoring
-def _rank_keys(
-    outputs: torch.Tensor, labels: torch.Tensor, geometry: str, curvature: float
-) -> torch.Tensor:
-    """Scores that order like the final scores but are cheaper (no sqrt / arcosh)."""
-    labels = labels.to(device=outputs.device, dtype=outputs.dtype)
-    if geometry == "dot":
-        return outputs @ labels.T
-    if geometry == "cosine":
-        return F.normalize(outputs, dim=-1) @ F.normalize(labels, dim=-1).T
-    if geometry == "euclidean":  # minus the squared distance
-        xx = outputs.pow(2).sum(-1)[:, None]
-        yy = labels.pow(2).sum(-1)[None, :]
-        return -(xx + yy - 2.0 * outputs @ labels.T).clamp_min(0.0)
-    # poincare: minus the distance argument, monotone in the distance
-    return -pairwise_distance_argument(outputs, labels, curvature)
-
-
-def _finish(keys: torch.Tensor, geometry: str, curvature: float) -> torch.Tensor:
-    """Map rank keys to the documented scores (minus a distance where relevant)."""
-    if geometry == "euclidean":
-        return -(-keys).sqrt()
-    if geometry == "poincare":
-        return -arcosh(-keys) / curvature**0.5
-    return keys
-
-
 def label_scores(
     outputs: torch.Tensor,
     label_vectors: torch.Tensor | None,
@@ -135,11 +96,12 @@ def label_scores(
     :func:`topk_labels` for large label sets. Inputs are validated first; the losses, which
     call this on every training batch, use :func:`score_labels` instead.
     """
-    _check_inputs(outputs, label_vectors, geometry, curvature)
-    if geometry == "logits":
+    space = get_geometry(geometry, curvature)
+    _check_inputs(outputs, label_vectors, space)
+    if not space.compares_vectors:
         return outputs
     assert label_vectors is not None  # checked above
-    return score_labels(outputs, label_vectors, geometry, curvature)
+    return space.scores(outputs, label_vectors)
 
 
 def score_labels(
@@ -150,7 +112,7 @@ def score_labels(
     The one definition of every label-space score: training losses, evaluation and the
     chunked :func:`topk_labels` all rank by it.
     """
-    return _finish(_rank_keys(outputs, label_vectors, geometry, curvature), geometry, curvature)
+    return get_geometry(geometry, curvature).scores(outputs, label_vectors)
 
 
 def topk_labels(
@@ -175,7 +137,8 @@ def topk_labels(
     returned labels are ordered by label index; the result is deterministic. Indices are
     long, on the outputs' device.
     """
-    num_labels = _check_inputs(outputs, label_vectors, geometry, curvature)
+    space = get_geometry(geometry, curvature)
+    num_labels = _check_inputs(outputs, label_vectors, space)
     k = _positive_int(k, "k")
     chunk_size = _positive_int(chunk_size, "chunk_size")
     device = outputs.device
@@ -202,12 +165,12 @@ def topk_labels(
     best_idx = torch.empty((n, 0), dtype=torch.long, device=device)
     for start in range(0, candidates.numel(), chunk_size):
         idx = candidates[start : start + chunk_size]
-        if geometry == "logits":
+        if not space.compares_vectors:
             keys = outputs[:, idx]
         else:
             assert label_vectors is not None  # checked above
             chunk = label_vectors[idx.to(label_vectors.device)]
-            keys = _rank_keys(outputs, chunk, geometry, curvature)
+            keys = space.rank_keys(outputs, chunk.to(device=device, dtype=outputs.dtype))
         # topk per chunk (a full sort of N x chunk_size keys costs several times more), then
         # a stable merge of the small running best (smaller indices first) with the chunk's
         # best, re-sorted by index so that equal keys keep increasing label-index order
@@ -218,7 +181,7 @@ def topk_labels(
         order = torch.sort(keys, dim=1, descending=True, stable=True).indices[:, :k]
         best_keys = keys.gather(1, order)
         best_idx = idx_all.gather(1, order)
-    return _finish(best_keys, geometry, curvature), best_idx
+    return space.finish(best_keys), best_idx
 
 
 def scores_to_probs(scores: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -107,15 +107,11 @@ class TrainConfig:
             raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {self.seed}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
-        options = self.options
-        require_positive(
-            lr=self.lr, temperature=options.temperature, clip_r=options.clip_r, scale=options.scale
-        )
-        require_not_negative(
-            weight_decay=self.weight_decay,
-            label_radius=options.label_radius,
-            prototype_weight=options.prototype_weight,
-        )
+        require_positive(lr=self.lr)
+        require_not_negative(weight_decay=self.weight_decay)
+        self.options.validate()
+        if self.unseen:
+            get_method(self.method).check_zero_shot()
         if self.optimizer not in OPTIMIZERS:
             raise InputError(
                 f"unknown --optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}"

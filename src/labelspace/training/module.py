@@ -25,8 +25,8 @@ from torch.utils.data import Dataset
 from labelspace.data.module import EVAL_BATCH_SIZE, eval_loader
 from labelspace.errors import InputError
 from labelspace.files import atomic_write
-from labelspace.models.losses import ClassScoreLoss
 from labelspace.models.methods import Method
+from labelspace.models.methods.base import ClassScoreLoss
 from labelspace.training.config import OPTIMIZERS, DivergedError
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,13 @@ class LabelSpaceClassifier(L.LightningModule):
         method: Method,
         optim: OptimConfig,
         seed: int = 0,
+        hparams: dict | None = None,
     ) -> None:
         super().__init__()
+        if hparams is not None:
+            # saved in every checkpoint (not logged): how to rebuild this model, as the
+            # run's config.yaml says it
+            self.save_hyperparameters(hparams, logger=False)
         self.net = net
         self.criterion = criterion  # a module: some losses own parameters (cosine-ce)
         self.method = method
@@ -173,8 +178,8 @@ class LabelSpaceClassifier(L.LightningModule):
 
     def _diverged(self, what: str) -> None:
         hint = "lower the learning rate (--lr)"
-        if self.method.name == "poincare":
-            hint += " or raise --temperature"
+        if self.method.divergence_hint:
+            hint += f" or {self.method.divergence_hint}"
         raise DivergedError(
             f"training diverged: {what} at epoch {self.current_epoch} "
             f"(step {self.global_step}); {hint}"
