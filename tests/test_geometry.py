@@ -1,6 +1,8 @@
 """Poincaré-ball math: metric axioms, maps, and finiteness at the boundary."""
 
 import geoopt
+import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,8 @@ from labelspace.embeddings.geometry import (
     BOUNDARY_EPS,
     distance,
     expmap0,
+    geometry_names,
+    get_geometry,
     logmap0,
     max_norm,
     pairwise_distance,
@@ -86,3 +90,74 @@ def test_project_leaves_interior_points_alone():
     x = torch.tensor([[0.1, 0.2], [0.5, -0.5]])
     assert torch.equal(project(x), x)
     assert max_norm(4.0) == (1 - BOUNDARY_EPS) / 2
+
+
+# ------------------------------------------------------------------ one object per geometry
+VECTOR_GEOMETRIES = [name for name in geometry_names() if get_geometry(name).compares_vectors]
+
+
+def _points(name: str, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    return expmap0(x) if name == "poincare" else x
+
+
+@pytest.mark.parametrize("name", VECTOR_GEOMETRIES)
+def test_rank_keys_order_like_the_scores_higher_is_closer(name):
+    geometry = get_geometry(name)
+    x, y = _points(name, 6, 0), _points(name, 9, 1)
+    keys, scores = geometry.rank_keys(x, y), geometry.scores(x, y)
+    assert torch.equal(geometry.finish(keys), scores)
+    assert torch.equal(keys.argsort(dim=1, stable=True), scores.argsort(dim=1, stable=True))
+    if name != "dot":  # a distance: scores are minus it, so the closest ranks first
+        assert torch.allclose(-scores if name != "cosine" else scores, _reference(name, x, y))
+
+
+def _reference(name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The same quantity from geoopt or by hand: distance, or cosine for the sphere."""
+    if name == "poincare":
+        return geoopt.PoincareBall(c=1.0).dist(x[:, None], y[None, :])
+    if name == "euclidean":
+        return torch.cdist(x, y)
+    return torch.nn.functional.cosine_similarity(x[:, None], y[None, :], dim=-1)
+
+
+@pytest.mark.parametrize("name", ["poincare", "euclidean", "cosine"])
+def test_distances_agree_with_geoopt(name):
+    geometry = get_geometry(name)
+    x, y = _points(name, 5, 2), _points(name, 7, 3)
+    if name == "cosine":
+        x, y = geometry.project(x), geometry.project(y)
+        expected = geoopt.Sphere().dist(x[:, None], y[None, :])
+    elif name == "poincare":
+        expected = geoopt.PoincareBall(c=1.0).dist(x[:, None], y[None, :])
+    else:
+        expected = torch.cdist(x, y)
+    assert torch.allclose(geometry.distance(x, y), expected, atol=1e-6)
+
+
+def test_projection_puts_points_on_the_space():
+    x = torch.tensor([[3.0, 4.0], [0.1, 0.0]], dtype=torch.float64)
+    assert torch.allclose(get_geometry("sphere").project(x).norm(dim=-1), torch.ones(2).double())
+    assert torch.equal(get_geometry("poincare").project(x), project(x))
+    assert torch.equal(get_geometry("euclidean").project(x), x)
+
+
+def test_embedding_files_and_losses_name_the_same_geometries():
+    assert type(get_geometry("sphere")) is type(get_geometry("cosine"))
+    assert get_geometry("poincare", 2.0).curvature == 2.0
+    assert isinstance(get_geometry("poincare").manifold, geoopt.PoincareBall)
+    with pytest.raises(ValueError, match="unknown geometry 'hyperbolic'"):
+        get_geometry("hyperbolic")
+
+
+def test_decoding_and_embedding_evaluation_rank_alike():
+    """The nearest label decoding finds is the neighbour the embedding evaluation ranks first."""
+    from labelspace.embeddings.evaluate import rank_neighbours
+    from labelspace.models.decode import topk_labels
+
+    for manifold in ("poincare", "euclidean", "sphere"):
+        table = _points("poincare" if manifold == "poincare" else manifold, 8, 4)
+        _, nearest = topk_labels(table[:1], table[1:], get_geometry(manifold).name, 1)
+        pair = np.array([[0, 1 + int(nearest[0, 0])]])
+        assert rank_neighbours(table, pair, manifold=manifold).mean_rank == 1.0

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from labelspace.embeddings.geometry import expmap0, logmap0
+from labelspace.embeddings.geometry import PoincareBall, expmap0, get_geometry, logmap0
 from labelspace.embeddings.store import LabelEmbedding
 from labelspace.errors import InputError, OutputExistsError
 from labelspace.files import atomic_write
@@ -32,7 +32,7 @@ def disk_coordinates(embedding: LabelEmbedding) -> tuple[np.ndarray, str]:
     tangent space at the origin, projected on its two principal directions and mapped back,
     which keeps each point's distance from the origin (its generality) and the main spread.
     """
-    if embedding.manifold != "poincare":
+    if not isinstance(get_geometry(embedding.manifold), PoincareBall):
         raise InputError(f"a Poincaré disk needs a Poincaré embedding, not {embedding.manifold!r}")
     c = embedding.curvature or 1.0
     x = embedding.vectors.double()

@@ -174,7 +174,7 @@ class LabelSpaceClassifier(L.LightningModule):
             self.log(f"val_top1_{name}", value, sync_dist=False)
         for metric in self.val_decoder_top1:
             metric.reset()
-        self.criterion.choose_decoder(max(range(len(top1)), key=lambda i: (top1[i], -i)))
+        self.criterion.choose_best_decoder(top1)
 
     def _diverged(self, what: str) -> None:
         hint = "lower the learning rate (--lr)"

@@ -98,6 +98,11 @@ class ClassScoreLoss(nn.Module):
         """Decode with ``decoders[index]`` from now on (saved with the weights)."""
         raise NotImplementedError(f"{type(self).__name__} has one way to score classes")
 
+    def choose_best_decoder(self, top1: Sequence[float]) -> None:
+        """Decode with the best of :attr:`decoders` by ``top1`` (their validation top-1, in
+        order); ties go to the first, so a later way must be strictly better to win."""
+        self.choose_decoder(max(range(len(top1)), key=lambda i: (top1[i], -i)))
+
     def restrict_to(self, seen: Sequence[int], num_classes: int) -> ClassScoreLoss:
         """Zero-shot training: rank the true class against the ``seen`` classes only.
 

@@ -9,7 +9,7 @@ decodes with whichever head is better on validation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -127,12 +127,7 @@ class PoincareLoss(LabelVectorLoss):
 
     @classmethod
     def from_space(cls, space: LabelSpace, options: MethodOptions) -> PoincareLoss:
-        return cls(
-            poincare_class_points(space, options.label_radius),
-            curvature=space.curvature,
-            temperature=options.temperature,
-            trainable=options.trainable_embedding,
-        )
+        return cls(**_ball_arguments(space, options), trainable=options.trainable_embedding)
 
     def scores(self, outputs: torch.Tensor) -> torch.Tensor:
         ball = self.label_geometry
@@ -181,12 +176,7 @@ class JointLoss(ClassScoreLoss):
 
     @classmethod
     def from_space(cls, space: LabelSpace, options: MethodOptions) -> JointLoss:
-        return cls(
-            poincare_class_points(space, options.label_radius),
-            curvature=space.curvature,
-            temperature=options.temperature,
-            weight=options.prototype_weight,
-        )
+        return cls(**_ball_arguments(space, options), weight=options.prototype_weight)
 
     @property
     def curvature(self) -> float:
@@ -265,6 +255,15 @@ def poincare_class_points(
     c = space.curvature
     factor = radius_factor(classes, label_radius, c)
     return scale_in_tangent_space(points.double(), factor, c).float()
+
+
+def _ball_arguments(space: LabelSpace, options: MethodOptions) -> dict[str, Any]:
+    """The class points, curvature and temperature of the distance softmax on ``space``."""
+    return {
+        "label_vectors": poincare_class_points(space, options.label_radius),
+        "curvature": space.curvature,
+        "temperature": options.temperature,
+    }
 
 
 def _label_points(
