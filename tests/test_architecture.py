@@ -100,3 +100,76 @@ def test_the_rule_catches_a_late_import(tmp_path):
     bad.write_text("def f():\n    from labelspace.reporting.figures import pyplot\n")
     assert _imports("labelspace.models.losses", bad) == [(2, "labelspace.reporting.figures")]
     assert _stage("labelspace.reporting.figures") > _stage("labelspace.models.losses")
+
+
+# --------------------------------------------------------------------------- no loops in a stage
+def _graph(modules: list[tuple[str, Path]]) -> dict[str, set[str]]:
+    """``{module: modules of its own stage it imports}``, every import counted (also those
+    inside functions); a package's ``__init__`` stands for the package, an import of the
+    module's own package is left out, and the foundation modules count as one stage."""
+    known = {module for module, _ in modules}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules:
+        names = {name for _, name in _imports(module, path)}
+        # ``from labelspace.cli import models`` imports the module labelspace.cli.models
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[module] = {
+            name
+            for name in names
+            if name in known
+            and _stage(name) == _stage(module)
+            # a module's own packages are imported before it in any case: no loop of design
+            and not module.startswith(f"{name}.")
+            and name != module
+        }
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import loop (``[a, b, ..., a]``), or None: a depth-first search for a back edge."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_loop_inside_a_stage():
+    loop = _cycle(_graph(_modules()))
+    assert loop is None, "import loop inside a stage: " + " -> ".join(loop or [])
+
+
+def test_the_loop_check_catches_a_loop(tmp_path):
+    (tmp_path / "analyze.py").write_text(
+        "def f():\n    from labelspace.analysis.predict import g\n"
+    )
+    (tmp_path / "predict.py").write_text("from labelspace.analysis import analyze\n")
+    (tmp_path / "backoff.py").write_text("import torch\n")
+    modules = [
+        ("labelspace.analysis.analyze", tmp_path / "analyze.py"),
+        ("labelspace.analysis.predict", tmp_path / "predict.py"),
+        ("labelspace.analysis.backoff", tmp_path / "backoff.py"),
+    ]
+    graph = _graph(modules)
+    assert graph["labelspace.analysis.predict"] == {"labelspace.analysis.analyze"}
+    loop = _cycle(graph)
+    assert loop is not None and loop[0] == loop[-1]
+    assert set(loop) == {"labelspace.analysis.analyze", "labelspace.analysis.predict"}
+    del modules[1]
+    assert _cycle(_graph(modules)) is None

@@ -147,9 +147,9 @@ def sandbox_dir() -> Iterator[Path]:
 def assert_usable_model(run: Path, command: str) -> None:
     """The run's model loads, its parameters are finite and no buffer holds NaN (a buffer may
     hold -inf on purpose: a log-space mask)."""
-    from labelspace.training.runs import load_model
+    from labelspace.training.load import load_run
 
-    module = load_model(run).module
+    module = load_run(run).module
     params = dict(module.named_parameters())
     assert_finite(params, "the trained model's parameters", command)
     nan = [k for k, b in module.named_buffers() if b.is_floating_point() and b.isnan().any()]

@@ -22,7 +22,7 @@ from labelspace.data.datasets import load_dataset
 from labelspace.data.images_io import read_image
 from labelspace.data.module import ImageDataModule
 from labelspace.models.backbones import create_backbone
-from labelspace.training.runs import LAST_CHECKPOINT, METRICS_FILE, load_weights
+from labelspace.training.runs import LAST_CHECKPOINT, METRICS_FILE, read_checkpoint
 
 runner = CliRunner()
 CLASSES = ("dog.n.01", "cat.n.01", "truck.n.01")
@@ -238,7 +238,7 @@ def test_pretrained_weights_and_a_frozen_backbone(mixed_folder, tmp_path):
         "--freeze-backbone", *QUICK,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    state = load_weights(out)
+    state = read_checkpoint(out)["state_dict"]
     for key, value in backbone.state_dict().items():  # frozen: weights and BN statistics kept
         assert torch.equal(state[f"net.backbone.{key}"], value), key
     # the run loads without the weights file

@@ -238,7 +238,8 @@ def test_the_first_seed_table_shows_each_metric_at_its_own_scale() -> None:
     zero-shot run (they live beside the test metrics)."""
     import torch
 
-    from labelspace.reporting.comparison import MethodResult, markdown_table
+    from labelspace.reporting.results import MethodResult
+    from labelspace.reporting.tables import markdown_table
 
     metrics = {
         "test": {"top1": 0.5, "severity": 2.5, "ece": 0.04, "acc@h1": 0.75},
@@ -257,8 +258,8 @@ def test_the_first_seed_table_shows_each_metric_at_its_own_scale() -> None:
 def test_saliency_table_tests_the_maps_but_not_the_box_share() -> None:
     """The box share describes the test images, the same for every method of a seed: it gets
     no paired-test mark; the saliency mass does."""
-    from labelspace.reporting.comparison import SALIENCY_COLUMNS, seed_table
     from labelspace.reporting.stats import compare_seeds
+    from labelspace.reporting.tables import SALIENCY_COLUMNS, seed_table
 
     runs = {
         "softmax": [{"saliency_mass": m, "saliency_box_area": b} for m, b in

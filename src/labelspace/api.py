@@ -21,7 +21,8 @@ from labelspace.errors import LabelspaceError as LabelspaceError  # re-exported
 from labelspace.models.options import MethodOptions as MethodOptions  # re-exported
 from labelspace.training.config import TrainConfig
 
-# the package root lists the stable names once; it loads them from here on first use
+# the package root lists the stable names once (its own package, imported before this
+# module in any case); it loads them from here on first use
 __all__ = list(labelspace.__all__)
 
 
@@ -102,7 +103,7 @@ def pretrained(name: str):
 def train(config: TrainConfig, run: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Train a model into the folder ``run`` and evaluate it; returns its metrics
     (``metrics.json``). A run that exists is refused unless ``overwrite``."""
-    from labelspace.training.runs import train as train_run
+    from labelspace.training.fit import train as train_run
 
     config.validate()
     return train_run(config, Path(run), overwrite=overwrite, progress=False)
@@ -110,14 +111,14 @@ def train(config: TrainConfig, run: str | Path, *, overwrite: bool = False) -> d
 
 def resume(run: str | Path) -> dict[str, Any]:
     """Continue a stopped run from its last finished epoch, with its own options."""
-    from labelspace.training.runs import train as train_run
+    from labelspace.training.fit import train as train_run
 
     return train_run(TrainConfig(), Path(run), resume=True, progress=False)
 
 
 def evaluate(run: str | Path) -> dict[str, Any]:
     """Evaluate a run's final weights on its test set again; returns the metrics."""
-    from labelspace.training.runs import evaluate_run
+    from labelspace.training.evaluate import evaluate_run
 
     return evaluate_run(Path(run))
 

@@ -16,7 +16,6 @@ The results go to ``RUN/analysis.json`` (written atomically) so reports can be r
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -28,13 +27,15 @@ from typing import Any
 import torch
 
 from labelspace.analysis.config import AnalysisConfig
+from labelspace.analysis.inference import pixel_normalizer
+from labelspace.analysis.results import ANALYSIS_FILE
 from labelspace.data.splits import stratified_subset
 from labelspace.files import atomic_write_json
-from labelspace.training.runs import Prepared, load_run, predict_set, read_predictions
+from labelspace.training.evaluate import predict_set
+from labelspace.training.load import Run, load_run
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_FILE = "analysis.json"
 # the optional sections and the options that belong to each alone
 SECTION_OPTIONS = {
     "multilabel": ("multi", "multi_images", "coverage"),
@@ -60,25 +61,25 @@ def fit_temperature(scores: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 def probabilities_for_backoff(
-    prepared: Prepared, scores: torch.Tensor
+    run: Run, scores: torch.Tensor
 ) -> tuple[torch.Tensor, str, float | None]:
     """The method's own probabilities, or softmax(scores / T) with T fitted on validation;
-    also says which, and T where one was fitted."""
-    module = prepared.module
+    also says which, and T where one was fitted (``run`` loaded with its model and data)."""
+    module = run.module
     probs = module.probabilities(scores)
     if probs is not None:
         return probs, "the method's probabilities", None
-    val = predict_set(prepared, prepared.val_set)
+    val = predict_set(run, run.val_set)
     t = fit_temperature(val.scores, val.targets)
     return (scores / t).softmax(-1), f"softmax(scores / {t:.4g}), T fitted on validation", t
 
 
-def _backoff(prepared: Prepared, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
+def _backoff(run: Run, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
     from labelspace.analysis.backoff import backoff_curve, crm_scores
     from labelspace.metrics.hierarchical import summarize
 
-    space = prepared.space
-    probs, source, temperature = probabilities_for_backoff(prepared, scores)
+    space = run.space
+    probs, source, temperature = probabilities_for_backoff(run, scores)
     curve = backoff_curve(probs.double(), targets, space.hierarchy)
     out: dict[str, Any] = {
         "probabilities": source,
@@ -92,19 +93,17 @@ def _backoff(prepared: Prepared, scores: torch.Tensor, targets: torch.Tensor) ->
     return out
 
 
-def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> dict[str, Any]:
+def _robustness(run: Run, cfg: AnalysisConfig, on_progress=None) -> dict[str, Any]:
     from labelspace.analysis.attacks import attack_dataset
     from labelspace.metrics.hierarchical import mistake_severity
 
-    module = prepared.module.eval()
-    data = prepared.data
+    module = run.module.eval()
     # attacks work on pixels in [0, 1]: the few attacked images are decoded into memory
-    subset = stratified_subset(prepared.test_set, cfg.attack_images, cfg.seed).in_memory()
-    mean = torch.tensor(data.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(data.std, dtype=torch.float32).view(1, -1, 1, 1)
+    subset = stratified_subset(run.test_set, cfg.attack_images, cfg.seed).in_memory()
+    normalize = pixel_normalizer(run.input)
 
     def forward(images01: torch.Tensor) -> torch.Tensor:
-        return module.net((images01 - mean) / std)
+        return module.net(normalize(images01))
 
     def loss_fn(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # one attack for every method: a hinge loss (DeViSE) has zero gradient once its margins
@@ -123,7 +122,7 @@ def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> di
         seed=cfg.seed,
         on_progress=on_progress,
     )
-    lca = prepared.space.lca_height
+    lca = run.space.lca_height
     rows = []
     for eps, s in scores.items():
         pred = s.argmax(-1)
@@ -143,12 +142,12 @@ def _robustness(prepared: Prepared, cfg: AnalysisConfig, on_progress=None) -> di
     }
 
 
-def _representations(prepared: Prepared, cfg: AnalysisConfig) -> dict[str, Any]:
+def _representations(run: Run, cfg: AnalysisConfig) -> dict[str, Any]:
     from labelspace.analysis import representations as rep
 
-    subset = stratified_subset(prepared.test_set, cfg.feature_images, cfg.seed)
-    preds = predict_set(prepared, subset, keep_features=True)
-    lca = prepared.space.lca_height
+    subset = stratified_subset(run.test_set, cfg.feature_images, cfg.seed)
+    preds = predict_set(run, subset, keep_features=True)
+    lca = run.space.lca_height
     silhouette = rep.silhouette_by_level(
         preds.features, preds.targets, lca, sample=cfg.feature_images, seed=cfg.seed
     )
@@ -164,7 +163,7 @@ def _representations(prepared: Prepared, cfg: AnalysisConfig) -> dict[str, Any]:
         "map": {
             "method": cfg.feature_map,
             "level": map_level,
-            "group_names": rep.group_names(prepared.space.hierarchy, lca, map_level),
+            "group_names": rep.group_names(run.space.hierarchy, lca, map_level),
             "xy": [[round(float(a), 3), round(float(b), 3)] for a, b in xy],
             "group": groups.tolist(),
         },
@@ -205,9 +204,19 @@ def analyze_run(
     if path.is_file() and not overwrite:
         return json.loads(path.read_text(encoding="utf-8"))
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    # the run, its data and its predictions load only if a section is computed
-    prepared = functools.cache(lambda: load_run(run))
-    preds = functools.cache(lambda: read_predictions(run))
+    # the run's model, data and predictions load only if a section needs them, each once
+    loaded: list[Run] = []
+
+    def part(*parts: str) -> Run:
+        if not loaded:
+            loaded.append(load_run(run, ("config",)))
+        return loaded[0].load(*parts)
+
+    def ready() -> Run:
+        return part("model", "data")
+
+    def preds():
+        return part("predictions").predictions
 
     result: dict[str, Any] = {"config": {**asdict(config), "eps": list(config.eps)}}
     before = previous.get("config", {})
@@ -215,35 +224,16 @@ def analyze_run(
         k: v for k, v in result["config"].items() if k not in OWN_OPTIONS
     }
     steps = [
-        ("backoff", lambda: _backoff(prepared(), preds().scores, preds().targets)),
-        ("robustness", lambda: _robustness(prepared(), config, on_progress)),
-        ("representations", lambda: _representations(prepared(), config)),
+        ("backoff", lambda: _backoff(ready(), preds().scores, preds().targets)),
+        ("robustness", lambda: _robustness(ready(), config, on_progress)),
+        ("representations", lambda: _representations(ready(), config)),
     ]
     if config.multi:
-        steps.append(
-            (
-                "multilabel",
-                lambda: analyze_multilabel(
-                    run,
-                    prepared(),
-                    images=config.multi_images,
-                    coverage=config.coverage,
-                    seed=config.seed,
-                ),
-            )
-        )
+        multi = {"images": config.multi_images, "coverage": config.coverage, "seed": config.seed}
+        steps.append(("multilabel", lambda: analyze_multilabel(ready(), **multi)))
     if config.saliency:
-        steps.append(
-            (
-                "saliency",
-                lambda: saliency_in_boxes(
-                    run,
-                    images=config.saliency_images,
-                    method=config.saliency_method,
-                    seed=config.seed,
-                ),
-            )
-        )
+        boxes = {"images": config.saliency_images, "method": config.saliency_method}
+        steps.append(("saliency", lambda: saliency_in_boxes(part(), **boxes, seed=config.seed)))
     for name, step in steps:
         own = SECTION_OPTIONS.get(name, ())
         if same and name in previous and all(before.get(k) == getattr(config, k) for k in own):
@@ -259,8 +249,3 @@ def analyze_run(
             result["config"].update({k: before[k] for k in own if k in before})
     atomic_write_json(path, result)
     return result
-
-
-def read_analysis(run: Path) -> dict[str, Any] | None:
-    path = Path(run) / ANALYSIS_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

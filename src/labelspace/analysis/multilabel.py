@@ -27,8 +27,10 @@ import torch
 from torch.nn import functional as F
 
 from labelspace.analysis.config import AnalysisConfig
+from labelspace.analysis.inference import file_scores, pixel_scores
 from labelspace.errors import InputError
 from labelspace.files import atomic_write_json
+from labelspace.training.load import Run, load_run
 from labelspace.training.module import LabelSpaceClassifier
 
 CALIBRATION_FILE = "multilabel.json"
@@ -72,20 +74,20 @@ def calibrate(
     return Calibration(coverage, threshold, kind, len(true))
 
 
-def run_calibration(run: Path, coverage: float = DEFAULT_COVERAGE, prepared=None) -> Calibration:
+def run_calibration(run: Run, coverage: float = DEFAULT_COVERAGE) -> Calibration:
     """A run's calibration at ``coverage``: read from ``RUN/multilabel.json``, or made on its
-    validation split (loading the run's data) and written there."""
-    from labelspace.training.runs import load_run, predict_set
+    validation split (loading the run's model and data, if not loaded yet) and written there."""
+    from labelspace.training.evaluate import predict_set
 
     check_coverage(coverage)
-    path = Path(run) / CALIBRATION_FILE
+    path = run.path / CALIBRATION_FILE
     entries = json.loads(path.read_text(encoding="utf-8"))["calibrations"] if path.is_file() else []
     for entry in entries:
         if entry["coverage"] == coverage:
             return Calibration(**entry)
-    prepared = prepared or load_run(Path(run))
-    val = predict_set(prepared, prepared.val_set)
-    calibration = calibrate(prepared.module, val.scores, val.targets, coverage)
+    run.load("model", "data")
+    val = predict_set(run, run.val_set)
+    calibration = calibrate(run.module, val.scores, val.targets, coverage)
     atomic_write_json(path, {"calibrations": [*entries, asdict(calibration)]})
     return calibration
 
@@ -149,30 +151,22 @@ def multilabel_metrics(values: torch.Tensor, pairs: torch.Tensor, threshold: flo
 
 
 def analyze_multilabel(
-    run: Path,
-    prepared,
+    run: Run,
     *,
     images: int = 1000,
     coverage: float = DEFAULT_COVERAGE,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Label sets of a run on ``images`` single test images (a stratified, seeded subset) and
-    on as many composites of two, for each composition."""
+    """Label sets of a run (loaded with its model and data) on ``images`` single test images
+    (a stratified, seeded subset) and on as many composites of two, for each composition."""
     from labelspace.data.splits import stratified_subset
 
-    module = prepared.module.eval()
-    calibration = run_calibration(run, coverage, prepared)
-    subset = stratified_subset(prepared.test_set, images, seed).in_memory()
-    data = prepared.data
-    mean = torch.tensor(data.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(data.std, dtype=torch.float32).view(1, -1, 1, 1)
+    module = run.module.eval()
+    calibration = run_calibration(run, coverage)
+    subset = stratified_subset(run.test_set, images, seed).in_memory()
 
     def values_of(images01: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            scores = torch.cat(
-                [module.scores(module.net((x - mean) / std)) for x in images01.split(256)]
-            )
-        return set_scores(module, scores)[0]
+        return set_scores(module, pixel_scores(module, images01, run.input))[0]
 
     pixels = subset.images.float() / 255
     values = values_of(pixels)
@@ -192,25 +186,23 @@ def analyze_multilabel(
 
 
 def predict_label_sets(
-    run: Path, images, *, coverage: float = DEFAULT_COVERAGE, model=None
+    run: Path | Run, images, *, coverage: float = DEFAULT_COVERAGE
 ) -> tuple[dict[Path, list[tuple[str, float, list[str]]]], Calibration]:
     """``{image: [(class, value, path to the root), ...]}`` for the classes in each image's
     label set, best first, with the calibration used. Images are read first, so a file that
     is not an image fails before the run's data is loaded for a first calibration."""
-    from labelspace.analysis.predict import _image_scores
-    from labelspace.training.runs import load_model
-
     check_coverage(coverage)
-    model = model or load_model(Path(run))
-    scores = _image_scores(model, [Path(p) for p in images])
-    calibration = run_calibration(Path(run), coverage)
-    values, _ = set_scores(model.module, scores)
+    loaded = run if isinstance(run, Run) else load_run(run)
+    scores = file_scores(loaded, [Path(p) for p in images])
+    calibration = run_calibration(loaded, coverage)
+    values, _ = set_scores(loaded.module, scores)
     chosen = label_sets(values, calibration.threshold)
+    space = loaded.space
     answers = {}
     for path, row, keep in zip(images, values, chosen, strict=True):
         order = [int(i) for i in row.argsort(descending=True) if keep[i]]
         answers[Path(path)] = [
-            (model.space.classes[i], float(row[i]), model.space.path_to_root(i)) for i in order
+            (space.classes[i], float(row[i]), space.path_to_root(i)) for i in order
         ]
     return answers, calibration
 

@@ -123,11 +123,10 @@ def label_points(run: Path, prepared, labels: Sequence[str], spec: str) -> torch
     shipped ``pretrained:NAME`` one, since a run keeps only its hierarchy's nodes), moved as
     the run's class points were (a Poincaré run's ``--label-radius``)."""
     from labelspace.embeddings.pretrained import PREFIX, pretrained
-    from labelspace.training.runs import read_config
 
     config, space = prepared.config, prepared.space
     embedding = space.embedding
-    asked = read_config(run).embedding  # prepared.config names the run's own embedding file
+    asked = config.embedding  # as given to train; the run keeps a file of its nodes only
     if asked and asked.startswith(PREFIX):
         embedding = pretrained(asked)
     vectors = candidate_vectors(embedding, labels, spec).float()
@@ -149,11 +148,11 @@ def open_vocabulary(
     from labelspace.data.module import eval_loader
     from labelspace.metrics.zeroshot import resolve_unseen
     from labelspace.models.decode import topk_labels
-    from labelspace.training.runs import load_run
+    from labelspace.training.load import load_run
 
     if images not in ("unseen", "all"):
         raise InputError(f"images must be 'unseen' or 'all', got {images!r}")
-    prepared = load_run(Path(run))
+    prepared = load_run(run, ("model", "data"))
     config, space, module = prepared.config, prepared.space, prepared.module
     if images == "unseen" and not config.unseen:
         raise InputError(

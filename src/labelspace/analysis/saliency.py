@@ -24,6 +24,7 @@ from torch import nn
 
 from labelspace.analysis.config import SALIENCY_METHODS
 from labelspace.errors import InputError
+from labelspace.training.load import Run, load_run
 from labelspace.training.module import LabelSpaceClassifier
 
 IG_STEPS = 32
@@ -149,20 +150,20 @@ def box_in_input(
 
 
 def saliency_in_boxes(
-    run: Path, *, images: int = 500, method: str = "gradcam", seed: int = 0
+    run: Path | Run, *, images: int = 500, method: str = "gradcam", seed: int = 0
 ) -> dict:
     """The pointing game and the saliency mass inside the object's box for the true class of
-    ``images`` test images drawn with ``seed`` (class-stratified), at the run's input size."""
+    ``images`` test images drawn with ``seed`` (class-stratified), at the run's input size.
+    ``run``: a run folder or a loaded run (its model is loaded here if it is not yet)."""
     from PIL import Image
 
-    from labelspace.analysis.predict import load_image
+    from labelspace.analysis.inference import load_images, normalize_images
     from labelspace.data.layouts import scan_dataset
     from labelspace.data.splits import stratified_sample
-    from labelspace.data.transforms import eval_transform
-    from labelspace.training.runs import load_model, read_config
 
     check_method(method)
-    data = read_config(run).data
+    loaded = run if isinstance(run, Run) else load_run(run, ("config",))
+    data = loaded.config.data
     if not Path(data).expanduser().is_dir():  # a named dataset (fashion-mnist, cifar10, ...)
         raise SaliencyError(
             f"{data} has no object boxes; the saliency measurement needs a dataset with boxes: "
@@ -170,20 +171,19 @@ def saliency_in_boxes(
         )
     listing = scan_dataset(data)
     boxes = read_boxes(listing)
-    model = load_model(run)
+    module = loaded.load("model").module
     if method == "gradcam":
-        last_convolution(model.module)
-    spec = model.input
+        last_convolution(module)
+    spec = loaded.input
     targets = np.asarray(listing.test.targets)
     chosen = stratified_sample(targets, images, seed).numpy()
-    normalize = eval_transform(spec["mean"], spec["std"])
     size = spec["image_size"]
     maps, in_input = [], []
     for start in range(0, len(chosen), 100):
         part = chosen[start : start + 100]
         paths = [listing.test.paths[i] for i in part]
-        batch = torch.stack([normalize(load_image(p, spec["in_chans"], size)) for p in paths])
-        maps.append(saliency_maps(model.module, batch, torch.as_tensor(targets[part]), method))
+        batch = normalize_images(load_images(paths, spec), spec)
+        maps.append(saliency_maps(module, batch, torch.as_tensor(targets[part]), method))
         for p in paths:
             with Image.open(p) as pil:
                 in_input.append(box_in_input(boxes[Path(p)], pil.size, size or pil.size[0]))

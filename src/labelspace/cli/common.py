@@ -317,7 +317,7 @@ def print_result(result: dict) -> None:
 def print_comparison(out: Path, methods: list[str], seeds: list[int]) -> None:
     """The comparison report's main columns as a terminal table (means over seeds)."""
     from labelspace.experiments.compare import load_results
-    from labelspace.reporting.comparison import summary_table
+    from labelspace.reporting.tables import summary_table
 
     columns, rows = summary_table(load_results(out, methods, seeds))
     title = f"comparison in {out}" + (f", mean of {len(seeds)} seeds" if len(seeds) > 1 else "")

@@ -17,16 +17,10 @@ from labelspace.analysis.analyze import AnalysisConfig
 from labelspace.errors import InputError, LabelspaceError
 from labelspace.files import atomic_write_text, check_output, first_missing, removed_on_failure
 from labelspace.models.methods import get_method
-from labelspace.training.runs import (
-    LAST_CHECKPOINT,
-    METRICS_FILE,
-    RunError,
-    TrainConfig,
-    read_config,
-    read_predictions,
-    read_run,
-    train,
-)
+from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.fit import train
+from labelspace.training.load import load_run
+from labelspace.training.runs import LAST_CHECKPOINT, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +188,8 @@ def _listed(failures: dict[str, str]) -> str:
 
 def load_results(out: Path, methods: Sequence[str], seeds: Sequence[int] = (0,)):
     """``{method: [MethodResult per seed]}`` read from the run folders (analyses included)."""
-    from labelspace.analysis.analyze import read_analysis
-    from labelspace.reporting.comparison import MethodResult
+    from labelspace.analysis.results import read_analysis
+    from labelspace.reporting.results import MethodResult
 
     results: dict[str, list[MethodResult]] = {}
     for item in methods:
@@ -205,7 +199,7 @@ def load_results(out: Path, methods: Sequence[str], seeds: Sequence[int] = (0,))
             if not path.is_file():
                 raise RunError(f"{run} has no {METRICS_FILE}: train it first")
             metrics = json.loads(path.read_text(encoding="utf-8"))
-            preds = read_predictions(run)
+            preds = load_run(run, ("predictions",)).predictions
             results.setdefault(item, []).append(
                 MethodResult(item, metrics, preds.scores, preds.targets, read_analysis(run), seed)
             )
@@ -230,7 +224,7 @@ def write_report(
     out = Path(out)
     results = load_results(out, methods, seeds)
     first_run = run_folder(out, methods[0], seeds[0], seeds)
-    saved = read_run(first_run)
+    saved = load_run(first_run, ("config",))
     space = build_label_space(saved.config.data, saved.classes, saved.synsets, None)
     text = build_report(
         out,
@@ -271,7 +265,7 @@ def _budget(out: Path, results, seeds: Sequence[int]) -> str:
     """One line per method: its training budget and mean training time over seeds."""
     rows: list[str] = []
     for item, runs in results.items():
-        cfg = read_config(run_folder(out, item, seeds[0], seeds))
+        cfg = load_run(run_folder(out, item, seeds[0], seeds), ("config",)).config
         seconds = [r.metrics["train_seconds"] for r in runs if "train_seconds" in r.metrics]
         extra = f", fine-tuned from {Path(cfg.init_from).name}" if cfg.init_from else ""
         emb = ""

@@ -22,7 +22,7 @@ from labelspace.hierarchy.graph import Hierarchy
 
 if TYPE_CHECKING:
     from labelspace.analysis.backoff import BackoffCurve
-    from labelspace.reporting.comparison import MethodResult
+    from labelspace.reporting.results import MethodResult
 
 
 def disk_coordinates(embedding: LabelEmbedding) -> tuple[np.ndarray, str]:

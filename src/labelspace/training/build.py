@@ -1,0 +1,163 @@
+"""Building a run's pieces: its data, its label space and its model, checked before anything
+is written, so that a bad command leaves nothing behind and a run never trains for minutes
+and then fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labelspace.data.module import steps_per_epoch
+from labelspace.embeddings.space import LabelSpace, build_label_space
+from labelspace.models.methods import get_method
+from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.module import LabelSpaceClassifier, LabelSpaceNet, OptimConfig
+from labelspace.training.runs import RunFile, input_spec, read_checkpoint
+
+
+@dataclass
+class Prepared:
+    """The validated pieces of a run, before anything is written."""
+
+    config: TrainConfig
+    data: Any  # labelspace.data.ImageData
+    space: LabelSpace
+    module: LabelSpaceClassifier
+    datamodule: Any  # labelspace.data.module.ImageDataModule
+
+    @property
+    def train_set(self) -> Any:
+        return self.datamodule.train_set
+
+    @property
+    def val_set(self) -> Any:
+        return self.datamodule.val_set
+
+    @property
+    def test_set(self) -> Any:
+        return self.datamodule.test_set
+
+
+def embedding_spec(config: TrainConfig) -> str | None:
+    """The label embedding a run asks for (its own or its method's), or None for a method
+    without one."""
+    method = get_method(config.method)
+    if not method.uses_embedding:
+        return None
+    return config.embedding or method.embedding
+
+
+def build_module(
+    config: TrainConfig,
+    space: LabelSpace,
+    spec: dict[str, Any],
+    steps: int = 1,
+) -> LabelSpaceClassifier:
+    """The run's model (backbone, head, loss) for images as ``spec`` describes them
+    (:func:`~labelspace.training.runs.input_spec`), freshly initialised from the run's seed.
+
+    The module keeps config.yaml's contents as its hyperparameters, so every checkpoint
+    says how to rebuild it."""
+    from labelspace.models.backbones import create_backbone, freeze_backbone
+
+    method = get_method(config.method)
+    torch.manual_seed(config.seed)  # the same seed gives every method the same initial backbone
+    backbone, features = create_backbone(
+        config.backbone, spec["in_chans"], spec["image_size"], pretrained=config.pretrained
+    )
+    if config.freeze_backbone:
+        freeze_backbone(backbone)
+    head, criterion = method.build(features, space, config.options)
+    if config.unseen:
+        from labelspace.metrics.zeroshot import resolve_unseen
+
+        unseen = set(resolve_unseen(config.unseen, space.classes, space.synsets))
+        criterion.restrict_to(
+            [t for t in range(space.num_classes) if t not in unseen], space.num_classes
+        )
+    optim = OptimConfig(config.optimizer, config.lr, config.weight_decay, config.epochs, steps)
+    saved = RunFile(config, space.classes, space.synsets, spec)
+    return LabelSpaceClassifier(
+        LabelSpaceNet(backbone, head),
+        criterion,
+        method,
+        optim,
+        seed=config.seed,
+        hparams=saved.to_dict(),
+    )
+
+
+def load_data(config: TrainConfig, *, on_progress=None) -> tuple[Any, Any]:
+    """The run's dataset and its split into train, validation and test sets (a
+    :class:`~labelspace.data.module.ImageDataModule`)."""
+    from labelspace.data import load_dataset
+    from labelspace.data.module import ImageDataModule
+
+    data = load_dataset(
+        config.data,
+        root=config.root,
+        mapping=config.mapping,
+        skip_corrupt=config.skip_corrupt,
+        download=config.download,
+        augment=config.augment,
+        on_progress=on_progress,
+        image_size=config.image_size,
+        storage=config.storage,
+    )
+    unseen: list[int] = []
+    if config.unseen:  # checked before a label embedding is trained for these classes
+        from labelspace.metrics.zeroshot import resolve_unseen
+
+        unseen = resolve_unseen(config.unseen, data.classes, data.synsets)
+    datamodule = ImageDataModule(
+        data,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        train_limit=config.train_limit,
+        test_limit=config.test_limit,
+        unseen=unseen,
+        workers=config.workers,
+    )
+    return data, datamodule
+
+
+def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
+    """Load the data, build the label space and the model; raises before writing anything.
+
+    Every check that could fail after training (the hierarchy of the classes, the label
+    embedding, the options) runs here, so a run never trains for minutes and then fails."""
+    config.validate()
+    data, datamodule = load_data(config, on_progress=on_progress)
+    space = build_label_space(
+        data.name,
+        data.classes,
+        data.synsets,
+        embedding_spec(config),
+        dim=config.embedding_dim,
+        seed=config.seed,
+    )
+    world = config.devices if isinstance(config.devices, int) else 1
+    steps = steps_per_epoch(len(datamodule.train_set), config.batch_size, world)
+    module = build_module(config, space, input_spec(data), steps)
+    if config.init_from:
+        _load_backbone(module, Path(config.init_from))
+    return Prepared(config, data, space, module, datamodule)
+
+
+def _load_backbone(module: LabelSpaceClassifier, run: Path) -> None:
+    """Two-stage training: start from the backbone of another run (its head is dropped)."""
+    state = read_checkpoint(run)["state_dict"]
+    backbone = {
+        k[len("net.backbone.") :]: v for k, v in state.items() if k.startswith("net.backbone.")
+    }
+    try:
+        module.net.backbone.load_state_dict(backbone)
+    except RuntimeError as exc:
+        raise RunError(
+            f"--init-from {run}: its backbone does not fit this one (same --backbone and data "
+            f"needed): {str(exc).splitlines()[0]}"
+        ) from None

@@ -1,0 +1,117 @@
+"""Evaluating a run: class scores of its final weights on its test set, written as
+``RUN/predictions.safetensors`` and the metrics of ``RUN/metrics.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labelspace.files import atomic_write_json
+from labelspace.models.methods import get_method
+from labelspace.training.build import Prepared
+from labelspace.training.config import DivergedError
+from labelspace.training.load import Run, load_run
+from labelspace.training.module import Predictions, predict
+from labelspace.training.runs import METRICS_FILE, TRAINING_FILE, write_predictions
+
+# zero-shot figures that need scores for the unseen classes
+UNSEEN_FIGURES = ("zsl_", "gzsl_unseen_", "gzsl_h_")
+
+
+def predict_set(run: Prepared | Run, dataset: Any, *, keep_features: bool = False) -> Predictions:
+    """Class scores of a run's model on one of its sets, with its accelerator and precision
+    (evaluation uses one device)."""
+    config = run.config
+    return predict(
+        run.module,
+        dataset,
+        accelerator=config.accelerator,
+        precision=config.precision,
+        workers=run.datamodule.workers,
+        keep_features=keep_features,
+    )
+
+
+def finish(
+    run: Path,
+    prepared: Prepared | Run,
+    *,
+    train_seconds: float | None = None,
+    train_images_per_second: float | None = None,
+    resumed: bool = False,
+) -> dict[str, Any]:
+    """Evaluate the run's final weights on the test set and write predictions and metrics."""
+    from labelspace.metrics.hierarchical import summarize
+
+    preds = predict_set(prepared, prepared.test_set)
+    if not bool(torch.isfinite(preds.scores).all()):
+        raise DivergedError(
+            f"{run}: its weights give non-finite class scores, so its training diverged; "
+            "train it again with --overwrite and a lower --lr"
+        )
+    metrics = summarize(preds.scores, preds.targets, prepared.space.lca_height, preds.probs)
+    zero_shot = None
+    if prepared.config.unseen:
+        zero_shot = _zero_shot(prepared, preds)
+    write_predictions(run, preds.scores, preds.targets)
+    result: dict[str, Any] = {
+        "method": prepared.config.method,
+        "data": prepared.data.name,
+        "test": metrics,
+        **({"zero_shot": zero_shot} if zero_shot else {}),
+        "test_images": len(preds.targets),
+        "train_images": len(prepared.train_set),
+        "data_storage": prepared.data.storage,
+        "eval_images_per_second": round(preds.images_per_second, 1),
+        "skipped_files": list(prepared.data.skipped),
+    }
+    if train_seconds is not None:
+        result["train_seconds"] = round(train_seconds, 2)
+        result["train_images_per_second"] = round(train_images_per_second or 0.0, 1)
+        result["resumed"] = resumed
+    atomic_write_json(run / METRICS_FILE, result)
+    return result
+
+
+def _zero_shot(prepared: Prepared | Run, preds: Predictions) -> dict[str, Any]:
+    """The zero-shot figures of a run trained without its unseen classes."""
+    from labelspace.metrics.zeroshot import resolve_unseen, zero_shot_metrics
+
+    space = prepared.space
+    unseen = resolve_unseen(prepared.config.unseen, space.classes, space.synsets)
+    zero_shot = {
+        "unseen": [space.classes[t] for t in unseen],
+        **zero_shot_metrics(preds.scores, preds.targets, unseen),
+    }
+    if not get_method(prepared.config.method).uses_embedding:
+        # a head with one output per trained class has no score for a class it never saw:
+        # figures on unseen classes would be ties broken by index, so they are not given
+        zero_shot = {
+            k: float("nan") if k.startswith(UNSEEN_FIGURES) else v for k, v in zero_shot.items()
+        }
+        zero_shot["note"] = (
+            f"{prepared.config.method} cannot score classes it never saw (its head has no "
+            "output for them): only the seen-class figures are measured"
+        )
+    return zero_shot
+
+
+def evaluate_run(run: Path, *, on_progress=None) -> dict[str, Any]:
+    """Re-evaluate a run's final weights on its test set; keeps its training figures."""
+    run = Path(run)
+    loaded = load_run(run, ("model", "data"), on_progress=on_progress)
+    previous: dict[str, Any] = {}
+    for name in (METRICS_FILE, TRAINING_FILE):  # a finished run, or one whose evaluation failed
+        if (run / name).is_file():
+            previous = json.loads((run / name).read_text(encoding="utf-8"))
+            break
+    return finish(  # the training figures of the run are kept
+        run,
+        loaded,
+        train_seconds=previous.get("train_seconds"),
+        train_images_per_second=previous.get("train_images_per_second"),
+        resumed=previous.get("resumed", False),
+    )
