@@ -118,10 +118,10 @@ def test_open_vocabulary_neighbourhoods_and_errors(tmp_path):
         label_set("footwear.n.02+sneakers.n.99")
 
 
-def test_open_vocabulary_refuses_a_run_without_vectors_for_the_labels(tmp_path):
-    run = tmp_path / "poincare"
-    train(replace(TINY, method="poincare", unseen=["Sneaker"]), run, progress=False)
-    result = CliRunner().invoke(app, ["evaluate", str(run), "--labels", "footwear.n.02"])
+def test_open_vocabulary_refuses_a_run_without_vectors_for_the_labels(trained_runs):
+    run = trained_runs("poincare")  # no unseen classes: decode every test image
+    args = ["evaluate", str(run), "--labels", "footwear.n.02", "--images", "all"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
     assert "Open-vocabulary decoding needs text embeddings" in result.output
 

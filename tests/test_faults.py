@@ -52,10 +52,9 @@ def snapshot(folder: Path) -> dict[Path, bytes]:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("faults") / "softmax"
-    train(TINY, run, progress=False)
-    return run
+def finished_run(trained_runs) -> Path:
+    """The session's softmax run (tests that change it work on ``run_copy``)."""
+    return trained_runs("softmax")
 
 
 class CrashError(Exception):

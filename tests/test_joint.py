@@ -7,18 +7,7 @@ import csv
 import torch
 
 from labelspace.metrics.hierarchical import summarize
-from labelspace.training.config import TrainConfig
-from labelspace.training.runs import load_run, predict_set, train
-
-TINY = TrainConfig(
-    method="joint",
-    epochs=2,
-    batch_size=32,
-    train_limit=400,
-    test_limit=120,
-    embedding_dim=5,
-    accelerator="cpu",
-)
+from labelspace.training.runs import load_run, predict_set
 
 
 def _logged(run) -> list[dict[str, str]]:
@@ -27,11 +16,10 @@ def _logged(run) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(f) if row.get("val_top1_linear")]
 
 
-def test_joint_decodes_with_the_head_better_on_validation(tmp_path):
-    run = tmp_path / "joint"
-    metrics = train(TINY, run, progress=False)
+def test_joint_decodes_with_the_head_better_on_validation(trained_runs):
+    run, metrics = trained_runs("joint"), trained_runs.metrics("joint")
     rows = _logged(run)
-    assert len(rows) == TINY.epochs  # both heads measured after every epoch
+    assert len(rows) == trained_runs.config("joint").epochs  # both heads after every epoch
     last = rows[-1]
     linear, ball = float(last["val_top1_linear"]), float(last["val_top1_poincare"])
     prepared = load_run(run)

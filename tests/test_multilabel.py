@@ -18,20 +18,15 @@ from labelspace.analysis.multilabel import (
     tree_lines,
 )
 from labelspace.cli import app
-from labelspace.training.config import TrainConfig
-from labelspace.training.runs import load_run, train
+from labelspace.training.runs import load_run
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("multi") / "softmax"
-    config = TrainConfig(
-        epochs=1, batch_size=32, train_limit=600, test_limit=200, accelerator="cpu"
-    )
-    train(config, folder, progress=False)
-    return folder
+def run(trained_runs, tmp_path_factory):
+    """A copy of the session's softmax run: label sets write their calibration into it."""
+    return trained_runs.copy("softmax", tmp_path_factory.mktemp("multi") / "softmax")
 
 
 def test_the_threshold_holds_the_true_class_of_the_asked_share_of_validation_images(run):

@@ -17,20 +17,15 @@ from labelspace.analysis.saliency import (
 )
 from labelspace.cli import app
 from labelspace.data.fashion_mnist import read_fashion_mnist
-from labelspace.training.config import TrainConfig
-from labelspace.training.runs import load_run, train
+from labelspace.training.runs import load_run
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("saliency") / "softmax"
-    config = TrainConfig(
-        epochs=1, batch_size=32, train_limit=600, test_limit=100, accelerator="cpu"
-    )
-    train(config, folder, progress=False)
-    return folder
+def run(trained_runs):
+    """The session's softmax run (the tests here only read it)."""
+    return trained_runs("softmax")
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ compare, two-stage fine-tune, resume after a real kill, DDP with two CPU process
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -43,9 +44,9 @@ def files_in(folder: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def softmax_run(tmp_path_factory) -> tuple[Path, dict]:
-    run = tmp_path_factory.mktemp("runs") / "softmax"
-    return run, train(replace(TINY, epochs=2), run, progress=False)
+def softmax_run(trained_runs) -> tuple[Path, dict]:
+    """The session's softmax run (TINY for two epochs) and what training returned."""
+    return trained_runs("softmax"), trained_runs.metrics("softmax")
 
 
 def test_a_run_folder_holds_config_weights_logs_predictions_and_metrics(softmax_run):
@@ -70,8 +71,9 @@ def test_a_run_folder_holds_config_weights_logs_predictions_and_metrics(softmax_
     assert "val_top1" in logged and "train_loss_epoch" in logged
 
 
-def test_evaluate_recomputes_the_same_metrics(softmax_run):
-    run, result = softmax_run
+def test_evaluate_recomputes_the_same_metrics(softmax_run, trained_runs, tmp_path):
+    _, result = softmax_run
+    run = trained_runs.copy("softmax", tmp_path / "softmax")  # evaluating rewrites its files
     again = evaluate_run(run)
     assert again["test"] == pytest.approx(result["test"])
     assert again["train_seconds"] == result["train_seconds"]  # training figures are kept
@@ -100,11 +102,10 @@ def test_predict_shows_labels_with_their_path_up_the_hierarchy(softmax_run, tmp_
     assert " < " in result.output and "entity" in result.output
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "softmax"])
-def test_every_method_trains_and_decodes(method, tmp_path):
-    run = tmp_path / method
-    result = train(replace(TINY, method=method, epochs=2), run, progress=False)
-    test = result["test"]
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_trains_and_decodes(method, trained_runs):
+    run = trained_runs(method)  # TINY for two epochs, trained once for the session
+    test = trained_runs.metrics(method)["test"]
     assert test["top1"] > 0.15, f"{method} learned nothing in one epoch: {test}"
     assert ("ece" in test) == (method not in ("devise", "cosine", "cosine-ce"))
     if METHODS[method].uses_embedding:
@@ -205,6 +206,15 @@ def test_an_embedding_without_the_classes_is_refused(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def _in_epoch(run: Path, epoch: int) -> bool:
+    """Whether training has logged a step of ``epoch`` (each logged row is on disk at once)."""
+    try:
+        rows = csv.DictReader((run / "logs" / "metrics.csv").read_text().splitlines())
+        return any(row.get("epoch") and int(float(row["epoch"])) == epoch for row in rows)
+    except (OSError, csv.Error, ValueError):  # not written yet, or a row half written
+        return False
+
+
 def _train_cli(run: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = ["train", str(run), "--train-limit", "4096", "--test-limit", "200", "--epochs", "3"]
@@ -223,12 +233,12 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     proc = _train_cli(killed)
     ckpt = killed / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 300
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+    # into the second epoch: the first epoch's checkpoint is written before its first step
+    deadline = time.monotonic() + 300
+    while not _in_epoch(killed, 1) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert ckpt.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint"
-    time.sleep(0.5)  # into the second epoch (an epoch takes a few seconds here)
-    assert proc.poll() is None, "training finished before it could be killed"
+    assert proc.poll() is None, proc.stderr.read() or "training finished before it was killed"
+    assert ckpt.exists(), "no checkpoint after the first epoch"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / METRICS_FILE).exists()
