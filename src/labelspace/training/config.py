@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from labelspace.errors import InputError, LabelspaceError, MissingInputError
 from labelspace.models.options import MethodOptions
-from labelspace.validation import require_at_least, require_not_negative, require_positive
+from labelspace.validation import (
+    require_at_least,
+    require_choice,
+    require_not_negative,
+    require_open_unit,
+    require_positive,
+)
 
 if TYPE_CHECKING:
     from labelspace.models.methods import Method
@@ -105,31 +111,18 @@ class TrainConfig:
         require_at_least(0, workers=self.workers, seed=self.seed)
         if self.seed > SEED_MAX:  # seed + epoch seeds NumPy, which takes 32 bits
             raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {self.seed}")
-        if not 0 < self.val_fraction < 1:
-            raise InputError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
+        require_open_unit(val_fraction=self.val_fraction)
         require_positive(lr=self.lr)
         require_not_negative(weight_decay=self.weight_decay)
         self.options.validate()
         if self.unseen:
             get_method(self.method).check_zero_shot()
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(
-                f"unknown --optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}"
-            )
-        if self.augment is not None and self.augment not in AUGMENTATIONS:
-            raise InputError(
-                f"unknown --augment {self.augment!r}; use one of {', '.join(AUGMENTATIONS)}"
-            )
-        if self.precision not in PRECISIONS:
-            raise InputError(
-                f"unknown --precision {self.precision!r}; use one of {', '.join(PRECISIONS)}"
-            )
-        if self.accelerator not in ACCELERATORS:
-            raise InputError(
-                f"unknown --accelerator {self.accelerator!r}; use one of {', '.join(ACCELERATORS)}"
-            )
-        if self.storage not in STORAGES:
-            raise InputError(f"unknown storage {self.storage!r}; use one of {', '.join(STORAGES)}")
+        require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.augment is not None:
+            require_choice("augment", self.augment, AUGMENTATIONS)
+        require_choice("precision", self.precision, PRECISIONS)
+        require_choice("accelerator", self.accelerator, ACCELERATORS)
+        require_choice("storage", self.storage, STORAGES)
         if self.init_from is not None and not Path(self.init_from).is_dir():
             raise MissingInputError(f"--init-from {self.init_from}: no such run folder")
         if self.pretrained is not None and not Path(self.pretrained).is_file():
