@@ -189,7 +189,7 @@ def test_layout_draws_the_parents_of_a_shared_child_together():
     assert free_between < 0.3  # without the pull the two chains point anywhere
     assert drawn_between > 0.6  # with it, their ends point alike (cosine, mean over seeds)
     assert drawn_child > 0.85 > free_child  # and the shared child is nearer both parents
-    with pytest.raises(ValueError, match="init_link_gap"):
+    with pytest.raises(ValueError, match="--init-link-gap"):
         PoincareConfig(init_link_gap=0.0).validate()
 
 

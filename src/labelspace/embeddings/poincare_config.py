@@ -6,15 +6,22 @@ importing torch (about a second).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from labelspace.errors import InputError
-from labelspace.validation import require_at_least, require_not_negative, require_positive
+from labelspace.validation import (
+    require_at_least,
+    require_choice,
+    require_not_negative,
+    require_positive,
+)
 
 SEED_LIMIT = 2**63  # seeds lie in [0, SEED_LIMIT): what both NumPy and torch accept
+MANIFOLDS = ("poincare", "euclidean")
+INITS = ("uniform", "hierarchy")
+DTYPES = ("float32", "float64")
 
 
 @dataclass
@@ -48,26 +55,20 @@ class PoincareConfig:
 
     def validate(self) -> None:
         """Every option checked before training; messages name the ``embed`` options."""
-        if self.manifold not in ("poincare", "euclidean"):
-            raise InputError(f"manifold must be 'poincare' or 'euclidean', got {self.manifold!r}")
-        if self.init not in ("hierarchy", "uniform"):
-            raise InputError(f"--init must be 'hierarchy' or 'uniform', got {self.init!r}")
+        require_choice("manifold", self.manifold, MANIFOLDS)
+        require_choice("init", self.init, INITS)
         require_at_least(1, dim=self.dim, epochs=self.epochs, negatives=self.negatives)
         require_at_least(1, batch_size=self.batch_size)
         require_positive(lr=self.lr, burnin_lr_factor=self.burnin_lr_factor)
         require_at_least(0, burnin=self.burnin_epochs)
-        for name, value in (("init_step", self.init_step), ("init_spread", self.init_spread)):
-            if not (math.isfinite(value) and value > 0):  # library-only: named as the field
-                raise InputError(f"{name} must be a finite number > 0, got {value}")
-        if not 0 < self.init_decay <= 1:
-            raise InputError(f"init_decay must lie in (0, 1], got {self.init_decay}")
-        if self.init_link_gap is not None and not self.init_link_gap > 0:
-            raise InputError(f"init_link_gap must be > 0 or None, got {self.init_link_gap}")
+        require_positive(init_step=self.init_step, init_spread=self.init_spread)
+        if not 0 < self.init_decay <= 1:  # 1: the same spread at every depth
+            raise InputError(f"--init-decay must lie in (0, 1], got {self.init_decay}")
+        require_positive(init_link_gap=self.init_link_gap)  # None: no pull along links
         require_not_negative(direction_lr=self.direction_lr)
         if self.direction_lr > 0 and self.manifold != "poincare":
             raise InputError("--direction-lr applies to the Poincaré ball only; set it to 0")
-        if self.dtype not in ("float32", "float64"):
-            raise InputError(f"--dtype must be float32 or float64, got {self.dtype!r}")
+        require_choice("dtype", self.dtype, DTYPES)
         if (
             isinstance(self.seed, bool)
             or not isinstance(self.seed, int | np.integer)
