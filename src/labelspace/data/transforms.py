@@ -2,8 +2,9 @@
 
 Transforms take one uint8 ``(C, H, W)`` image (as :class:`~labelspace.data.images.InMemoryImages`
 stores them) and return a normalised float tensor. Augmentation is light, as suits small images:
-a random crop after zero padding for grayscale (Fashion-MNIST), plus a horizontal flip for RGB
-(CIFAR); evaluation only normalises.
+by default a horizontal flip for grayscale (Fashion-MNIST), plus a random crop after zero
+padding for RGB (CIFAR); evaluation only normalises. The named datasets' statistics and default
+augmentations are in their registry entries (:mod:`labelspace.data.named`).
 """
 
 from __future__ import annotations
