@@ -18,8 +18,31 @@ from labelspace.training.module import LabelSpaceClassifier, LabelSpaceNet, Opti
 from labelspace.training.runs import RunFile, input_spec, read_checkpoint
 
 
+class Splits:
+    """The train, validation and test sets of a run's ``datamodule``."""
+
+    datamodule: Any  # labelspace.data.module.ImageDataModule, or None before the data loads
+
+    @property
+    def train_set(self) -> Any:
+        return self._split().train_set
+
+    @property
+    def val_set(self) -> Any:
+        return self._split().val_set
+
+    @property
+    def test_set(self) -> Any:
+        return self._split().test_set
+
+    def _split(self) -> Any:
+        if self.datamodule is None:
+            raise ValueError("the run's data is not loaded; load it with parts=('data',)")
+        return self.datamodule
+
+
 @dataclass
-class Prepared:
+class Prepared(Splits):
     """The validated pieces of a run, before anything is written."""
 
     config: TrainConfig
@@ -27,18 +50,6 @@ class Prepared:
     space: LabelSpace
     module: LabelSpaceClassifier
     datamodule: Any  # labelspace.data.module.ImageDataModule
-
-    @property
-    def train_set(self) -> Any:
-        return self.datamodule.train_set
-
-    @property
-    def val_set(self) -> Any:
-        return self.datamodule.val_set
-
-    @property
-    def test_set(self) -> Any:
-        return self.datamodule.test_set
 
 
 def embedding_spec(config: TrainConfig) -> str | None:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
-from labelspace.training.build import build_module, embedding_spec, load_data
+from labelspace.training.build import Splits, build_module, embedding_spec, load_data
 from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.module import LabelSpaceClassifier, Predictions
 from labelspace.training.runs import (
@@ -39,7 +39,7 @@ PARTS = ("config", "model", "data", "predictions")
 
 
 @dataclass
-class Run:
+class Run(Splits):
     """A run folder and the parts of it loaded so far (see :func:`load_run`)."""
 
     path: Path
@@ -66,23 +66,6 @@ class Run:
     def input(self) -> dict[str, Any]:
         """What an image must look like for the model: channels, size, normalisation."""
         return self.saved.input
-
-    @property
-    def train_set(self) -> Any:
-        return self._split().train_set
-
-    @property
-    def val_set(self) -> Any:
-        return self._split().val_set
-
-    @property
-    def test_set(self) -> Any:
-        return self._split().test_set
-
-    def _split(self) -> Any:
-        if self.datamodule is None:
-            raise ValueError(f"{self.path}: its data is not loaded; load it with parts=('data',)")
-        return self.datamodule
 
     def load(self, *parts: str, on_progress=None) -> Run:
         """Load the ``parts`` not loaded yet (each at most once); returns the run."""
