@@ -143,6 +143,7 @@ def test_open_vocabulary_of_a_poincare_run_on_a_shipped_embedding(tmp_path):
     assert hits == sorted(hits) and all(0 <= h <= 1 for h in hits)
 
 
+@pytest.mark.slow  # seeds and every analysis: one comparison and analyze_run take seconds
 def test_compare_over_seeds_reports_intervals_tests_and_every_analysis(tmp_path):
     out = tmp_path / "cmp"
     report = run_comparison(

@@ -6,9 +6,12 @@ import doctest
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.slow  # three runs; tests/test_api.py runs the same calls on less data
 def test_readme_python_example_runs(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     examples = [b for b in blocks if ">>>" in b]

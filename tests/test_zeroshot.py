@@ -117,6 +117,7 @@ def test_prepare_leaves_unseen_images_out_of_training_and_validation():
     assert prepared.module.criterion.seen.tolist() == [0, 2, 3, 4, 5, 6, 8, 9]
 
 
+@pytest.mark.slow  # the fast suite trains zero-shot runs in test_analysis.py and test_faults.py
 def test_a_zero_shot_run_reports_zsl_and_generalised_zsl(tmp_path):
     result = train(
         replace(TINY, epochs=3, method="devise", embedding="text", unseen=["Sneaker", "Trouser"]),
