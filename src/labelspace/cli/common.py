@@ -212,19 +212,7 @@ def analysis_config(
     """The analysis options of ``analyze``, ``compare`` and ``demo``, validated."""
     from labelspace.analysis.config import parse_eps
 
-    config = AnalysisConfig(
-        attack=attack,
-        eps=parse_eps(eps),
-        attack_images=attack_images,
-        feature_images=feature_images,
-        feature_map=feature_map,
-        multi=multi,
-        multi_images=multi_images,
-        coverage=coverage,
-        saliency=saliency,
-        saliency_images=saliency_images,
-        saliency_method=saliency_method,
-    )
+    config = config_from(AnalysisConfig, locals(), eps=parse_eps(eps))
     config.validate()
     return config
 
