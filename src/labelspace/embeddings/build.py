@@ -61,8 +61,8 @@ def build_embedding(
 def _trained(manifold: str):
     def build(graph: LabelGraph, config: PoincareConfig, device: str, on_epoch) -> LabelEmbedding:
         # direction steps are a Poincaré-ball optimiser; the flat baseline takes plain SGD
-        direction_lr = config.direction_lr if manifold == "poincare" else 0.0
-        cfg = replace(config, manifold=manifold, direction_lr=direction_lr)
+        cfg = replace(config, manifold=manifold)
+        cfg = replace(cfg, direction_lr=config.direction_lr if cfg.on_ball else 0.0)
         result = train_poincare(
             graph.pairs,
             len(graph.labels),
@@ -76,7 +76,7 @@ def _trained(manifold: str):
             vectors=result.vectors,
             kind=manifold,
             manifold=manifold,
-            curvature=1.0 if manifold == "poincare" else 0.0,
+            curvature=1.0 if cfg.on_ball else 0.0,
             synsets=graph.synsets,
             training={"source": graph.name, **result.record()},
         )

@@ -14,6 +14,7 @@ very large batches where a thin, allocation-light formulation matters.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -147,6 +148,14 @@ class Geometry:
         """``x`` moved onto the space (unchanged where the space is all of R^D)."""
         return x
 
+    def outside(self, x: torch.Tensor) -> torch.Tensor:
+        """Which rows of ``x`` are not points of the space (none where it is all of R^D)."""
+        return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+
+    def boundary(self) -> str:
+        """The space's edge in words, for errors about points beyond it."""
+        return f"the {self.name} space"
+
     def check_points(self, x: torch.Tensor, what: str) -> None:
         """Refuse points that do not lie in the space (ValueError naming ``what``)."""
 
@@ -271,10 +280,21 @@ class PoincareBall(Geometry):
     def project(self, x: torch.Tensor) -> torch.Tensor:
         return project(x, self.curvature)
 
-    def check_points(self, x: torch.Tensor, what: str) -> None:
+    def _check_curvature(self) -> None:
         c = self.curvature
-        if c <= 0:
-            raise ValueError(f"curvature must be > 0 (ball of curvature -c), got {c}")
+        if not (math.isfinite(c) and c > 0):
+            raise ValueError(f"a Poincaré ball needs a curvature > 0, got {c}")
+
+    def outside(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_curvature()
+        return x.norm(dim=1) >= 1 / math.sqrt(self.curvature)
+
+    def boundary(self) -> str:
+        return f"the Poincaré ball (norm >= {1 / math.sqrt(self.curvature):g})"
+
+    def check_points(self, x: torch.Tensor, what: str) -> None:
+        self._check_curvature()
+        c = self.curvature
         if bool((c * x.pow(2).sum(-1) >= 1.0).any()):
             raise ValueError(
                 f"{what} must lie inside the Poincaré ball |x| < 1/sqrt(c) = {c**-0.5:.6g} "

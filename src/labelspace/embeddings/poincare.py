@@ -163,7 +163,7 @@ def train_poincare(
         table = torch.rand(num_nodes, config.dim, generator=gen, dtype=torch.float64) * 2 - 1
         table = table * config.init_range
     table = table.to(dtype=dtype, device=device)
-    poincare = config.manifold == "poincare"
+    poincare = config.on_ball
     batch_grads = poincare_batch if poincare else euclidean_batch
     polar = poincare and config.direction_lr > 0
     buffer = torch.zeros_like(table) if polar else None

@@ -50,8 +50,12 @@ class PoincareConfig:
         if self.burnin_epochs is None:
             self.burnin_epochs = 20 if self.init == "uniform" else 0
         if self.direction_lr is None:
-            on_ball = self.init == "hierarchy" and self.manifold == "poincare"
-            self.direction_lr = 0.01 if on_ball else 0.0
+            self.direction_lr = 0.01 if self.init == "hierarchy" and self.on_ball else 0.0
+
+    @property
+    def on_ball(self) -> bool:
+        """Whether the points live on the Poincaré ball (else in flat space, the baseline)."""
+        return self.manifold == "poincare"
 
     def validate(self) -> None:
         """Every option checked before training; messages name the ``embed`` options."""
@@ -66,7 +70,7 @@ class PoincareConfig:
             raise InputError(f"--init-decay must lie in (0, 1], got {self.init_decay}")
         require_positive(init_link_gap=self.init_link_gap)  # None: no pull along links
         require_not_negative(direction_lr=self.direction_lr)
-        if self.direction_lr > 0 and self.manifold != "poincare":
+        if self.direction_lr > 0 and not self.on_ball:
             raise InputError("--direction-lr applies to the Poincaré ball only; set it to 0")
         require_choice("dtype", self.dtype, DTYPES)
         if (

@@ -8,7 +8,6 @@ so an embedding shared by someone else loads safely.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from labelspace.embeddings.geometry import get_geometry
 from labelspace.errors import InputError, OutputExistsError
 from labelspace.files import atomic_write
 
@@ -158,14 +158,13 @@ class LabelEmbedding:
         vectors = self.vectors.detach().double()
         bad = ~torch.isfinite(vectors).all(dim=1)
         problem = "non-finite values (NaN or inf)"
-        if not bad.any() and self.manifold == "poincare":
-            if not (math.isfinite(self.curvature) and self.curvature > 0):
-                raise EmbeddingFileError(
-                    f"{source}: a Poincaré embedding needs a curvature > 0, got {self.curvature}"
-                )
-            boundary = 1 / math.sqrt(self.curvature)
-            bad = vectors.norm(dim=1) >= boundary
-            problem = f"points outside the Poincaré ball (norm >= {boundary:g})"
+        if not bad.any():
+            geometry = get_geometry(self.manifold, self.curvature)
+            try:
+                bad = geometry.outside(vectors)
+            except ValueError as err:
+                raise EmbeddingFileError(f"{source}: {err}") from None
+            problem = f"points outside {geometry.boundary()}"
         if bad.any():
             rows = bad.nonzero().flatten().tolist()
             shown = ", ".join(self.labels[r] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
