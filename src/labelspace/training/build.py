@@ -107,33 +107,21 @@ def load_data(config: TrainConfig, *, on_progress=None) -> tuple[Any, Any]:
     from labelspace.data import load_dataset
     from labelspace.data.module import ImageDataModule
 
-    data = load_dataset(
-        config.data,
-        root=config.root,
-        mapping=config.mapping,
-        skip_corrupt=config.skip_corrupt,
-        download=config.download,
-        augment=config.augment,
-        on_progress=on_progress,
-        image_size=config.image_size,
-        storage=config.storage,
-    )
+    loading = ("root", "mapping", "skip_corrupt", "download", "augment", "image_size", "storage")
+    data = load_dataset(config.data, **_options(config, *loading), on_progress=on_progress)
     unseen: list[int] = []
     if config.unseen:  # checked before a label embedding is trained for these classes
         from labelspace.metrics.zeroshot import resolve_unseen
 
         unseen = resolve_unseen(config.unseen, data.classes, data.synsets)
-    datamodule = ImageDataModule(
-        data,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        val_fraction=config.val_fraction,
-        train_limit=config.train_limit,
-        test_limit=config.test_limit,
-        unseen=unseen,
-        workers=config.workers,
-    )
+    split = ("batch_size", "seed", "val_fraction", "train_limit", "test_limit", "workers")
+    datamodule = ImageDataModule(data, **_options(config, *split), unseen=unseen)
     return data, datamodule
+
+
+def _options(config: TrainConfig, *names: str) -> dict[str, Any]:
+    """The training options ``names`` as keyword arguments of the same names."""
+    return {name: getattr(config, name) for name in names}
 
 
 def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
