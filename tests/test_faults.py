@@ -302,14 +302,8 @@ def test_warnings_are_one_line_without_a_source_path():
     assert ".py:" not in done.stderr and "warnings.warn" not in done.stderr
 
 
-@pytest.mark.parametrize(
-    "method",
-    [
-        "frame",  # the others resume the same way: the full suite runs them
-        pytest.param("joint", marks=pytest.mark.slow),
-        pytest.param("haf", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.slow  # the fast suite resumes softmax runs (test_resume_appends_to_the_logs)
+@pytest.mark.parametrize("method", ["frame", "joint", "haf"])
 def test_a_stopped_run_of_a_new_method_resumes_to_the_same_metrics(tmp_path, method):
     """Methods added for the accuracy study resume like the others: stopped after its first
     epoch and resumed, a run ends with exactly an uninterrupted run's metrics."""

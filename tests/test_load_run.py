@@ -19,11 +19,11 @@ def _scores(run) -> torch.Tensor:
 
 
 def test_the_checkpoint_says_how_to_rebuild_its_model(trained_runs):
-    run = trained_runs("devise")
+    run = trained_runs("poincare")
     saved = read_checkpoint(run)["hyper_parameters"]
     assert saved == yaml.safe_load((run / CONFIG_FILE).read_text(encoding="utf-8"))
     loaded = load_run(run, ("model",))
-    assert loaded.config.method == "devise" and loaded.module.training is False
+    assert loaded.config.method == "poincare" and loaded.module.training is False
     assert loaded.datamodule is None and loaded.predictions is None
 
 

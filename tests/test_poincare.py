@@ -364,7 +364,10 @@ def _batch_by_batch(pairs: np.ndarray, n: int, cfg: PoincareConfig, hierarchy=No
 @pytest.mark.parametrize(
     "cfg",
     [
-        PoincareConfig(dim=5, epochs=4, burnin_epochs=2, batch_size=100, seed=3),
+        pytest.param(  # the longest; at-the-edge burns in too, in the fast suite
+            PoincareConfig(dim=5, epochs=4, burnin_epochs=2, batch_size=100, seed=3),
+            marks=pytest.mark.slow,
+        ),
         PoincareConfig(dim=3, epochs=3, burnin_epochs=1, lr=5.0, negatives=7, seed=1),
         PoincareConfig(dim=4, epochs=3, manifold="euclidean", dtype="float64"),
     ],
