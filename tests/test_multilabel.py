@@ -109,7 +109,7 @@ def test_predict_multi_and_analyze_multi_from_the_cli(run, tmp_path):
     done = runner.invoke(
         app,
         ["analyze", str(run), "--multi", "--multi-images", "100", "--attack-images", "20",
-         "--feature-images", "50"],
+         "--feature-images", "50", "--feature-map", "pca"],
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     multi = json.loads((run / "analysis.json").read_text())["multilabel"]
@@ -123,7 +123,7 @@ def test_predict_multi_and_analyze_multi_from_the_cli(run, tmp_path):
         again = runner.invoke(
             app,
             ["analyze", str(run), "--multi", "--multi-images", "100", "--attack-images", "20",
-             "--feature-images", "50"],
+             "--feature-images", "50", "--feature-map", "pca"],
         )  # fmt: skip
     finally:
         (tmp_path / "predictions.safetensors").rename(predictions)
