@@ -13,12 +13,16 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from labelspace.analysis.analyze import ANALYSIS_FILE, AnalysisConfig, analyze_run, fit_temperature
+from labelspace.analysis.analyze import AnalysisConfig, analyze_run, fit_temperature
+from labelspace.analysis.results import ANALYSIS_FILE
 from labelspace.analysis.openvocab import correct_set, label_points, label_set, open_vocabulary
 from labelspace.analysis.predict import backoff_answers
 from labelspace.cli import app
 from labelspace.experiments.compare import REPORT_FILE, run_comparison
-from labelspace.training.runs import TrainConfig, load_run, read_predictions, train
+from labelspace.training.config import TrainConfig
+from labelspace.training.fit import train
+from labelspace.training.load import load_run
+from labelspace.training.runs import read_predictions
 
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=300, embedding_dim=5)
 QUICK = AnalysisConfig(eps=(0.0, 8 / 255), attack_images=64, feature_images=200, feature_map="pca")
@@ -134,7 +138,7 @@ def test_open_vocabulary_of_a_poincare_run_on_a_shipped_embedding(tmp_path):
         TINY, method="poincare", embedding="pretrained:nouns-poincare-10d", unseen=["Sneaker"]
     )
     train(config, run, progress=False)
-    prepared = load_run(run)
+    prepared = load_run(run, ("model", "data"))
     points = label_points(run, prepared, prepared.space.synsets, "nouns")
     assert torch.allclose(points, prepared.module.criterion.label_vectors, atol=1e-5)
     result = open_vocabulary(run, "footwear.n.02")

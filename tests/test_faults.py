@@ -24,15 +24,10 @@ from labelspace.errors import InputError, OutputExistsError
 from labelspace.experiments.compare import run_comparison
 from labelspace.hierarchy.sources import load_source
 from labelspace.training.config import DivergedError
-from labelspace.training.runs import (
-    LAST_CHECKPOINT,
-    LOG_FILE,
-    METRICS_FILE,
-    RunError,
-    TrainConfig,
-    evaluate_run,
-    train,
-)
+from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.evaluate import evaluate_run
+from labelspace.training.fit import train
+from labelspace.training.runs import LAST_CHECKPOINT, LOG_FILE, METRICS_FILE
 
 TINY = TrainConfig(
     epochs=1, batch_size=32, train_limit=256, test_limit=100, embedding_dim=5, accelerator="cpu"

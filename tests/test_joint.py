@@ -7,7 +7,8 @@ import csv
 import torch
 
 from labelspace.metrics.hierarchical import summarize
-from labelspace.training.runs import load_run, predict_set
+from labelspace.training.evaluate import predict_set
+from labelspace.training.load import load_run
 
 
 def _logged(run) -> list[dict[str, str]]:
@@ -22,7 +23,7 @@ def test_joint_decodes_with_the_head_better_on_validation(trained_runs):
     assert len(rows) == trained_runs.config("joint").epochs  # both heads after every epoch
     last = rows[-1]
     linear, ball = float(last["val_top1_linear"]), float(last["val_top1_poincare"])
-    prepared = load_run(run)
+    prepared = load_run(run, ("model", "data"))
     loss = prepared.module.criterion
     chosen = loss.decoders[int(loss.decoder)]
     assert chosen == ("poincare" if ball > linear else "linear")

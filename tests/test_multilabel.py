@@ -18,7 +18,7 @@ from labelspace.analysis.multilabel import (
     tree_lines,
 )
 from labelspace.cli import app
-from labelspace.training.runs import load_run
+from labelspace.training.load import load_run
 
 runner = CliRunner()
 
@@ -30,7 +30,7 @@ def run(trained_runs, tmp_path_factory):
 
 
 def test_the_threshold_holds_the_true_class_of_the_asked_share_of_validation_images(run):
-    prepared = load_run(run)
+    prepared = load_run(run, ("model", "data"))
     torch.manual_seed(0)
     logits = torch.randn(99, 10) * 3
     targets = torch.randint(0, 10, (99,))

@@ -17,7 +17,7 @@ from labelspace.analysis.saliency import (
 )
 from labelspace.cli import app
 from labelspace.data.fashion_mnist import read_fashion_mnist
-from labelspace.training.runs import load_run
+from labelspace.training.load import load_run
 
 runner = CliRunner()
 
@@ -38,7 +38,7 @@ def shoe(tmp_path_factory):
 
 @pytest.mark.parametrize("method", ["gradcam", "ig"])
 def test_maps_lie_in_0_1_and_follow_the_image(run, method):
-    prepared = load_run(run)
+    prepared = load_run(run, ("model", "data"))
     images = torch.stack([prepared.test_set[i][0] for i in range(4)])
     targets = torch.tensor([prepared.test_set[i][1] for i in range(4)])
     maps = saliency_maps(prepared.module, images, targets, method)
@@ -50,7 +50,7 @@ def test_maps_lie_in_0_1_and_follow_the_image(run, method):
 
 
 def test_a_backbone_without_convolution_is_a_clear_error(run):
-    prepared = load_run(run)
+    prepared = load_run(run, ("model", "data"))
     prepared.module.net.backbone = nn.Sequential(nn.Flatten(), nn.Linear(784, 256))
     with pytest.raises(SaliencyError, match="--saliency ig"):
         last_convolution(prepared.module)

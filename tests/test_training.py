@@ -24,15 +24,11 @@ from labelspace.analysis.predict import predict_images
 from labelspace.cli import app
 from labelspace.experiments.compare import REPORT_FILE, parse_methods, run_comparison
 from labelspace.models.methods import METHODS
-from labelspace.training.runs import (
-    METRICS_FILE,
-    RunError,
-    TrainConfig,
-    evaluate_run,
-    load_weights,
-    prepare,
-    train,
-)
+from labelspace.training.build import prepare
+from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.evaluate import evaluate_run
+from labelspace.training.fit import train
+from labelspace.training.runs import METRICS_FILE, read_checkpoint
 
 CIFAR = cifar10_copy()
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=200, embedding_dim=5)
@@ -134,7 +130,7 @@ def test_compare_writes_a_report_with_two_stage_fine_tuning(tmp_path):
     assert ft["train"]["init_from"] == str(out / "poincare") and ft["train"]["epochs"] == 1
     # a fine-tune starts from the first stage's backbone, not from scratch
     start = prepare(replace(TINY, init_from=str(out / "poincare"))).module.net.backbone
-    first = load_weights(out / "poincare")
+    first = read_checkpoint(out / "poincare")["state_dict"]
     for name, value in start.state_dict().items():
         assert torch.equal(value, first[f"net.backbone.{name}"]), name
     # rerunning reuses finished runs (nothing retrains) and rewrites the derived report

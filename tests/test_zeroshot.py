@@ -11,7 +11,10 @@ from labelspace.metrics.zeroshot import harmonic_mean, resolve_unseen, zero_shot
 from labelspace.models.methods.devise import DeviseHingeLoss
 from labelspace.models.methods.poincare import PoincareLoss
 from labelspace.models.methods.softmax import CrossEntropy, SoftLabelLoss
-from labelspace.training.runs import METRICS_FILE, TrainConfig, prepare, train
+from labelspace.training.build import prepare
+from labelspace.training.config import TrainConfig
+from labelspace.training.fit import train
+from labelspace.training.runs import METRICS_FILE
 
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=300, embedding_dim=5)
 CLASSES = ["T-shirt/top", "Trouser", "Sandal", "Sneaker"]

@@ -95,7 +95,7 @@ class TrainConfig:
         """Every option checked before any data is loaded or anything is written.
 
         The checks that need the data (class names for ``--unseen``, the label embedding's
-        content, the size of the training set) run in :func:`labelspace.training.runs.prepare`,
+        content, the size of the training set) run in :func:`labelspace.training.build.prepare`,
         which is also before anything is written."""
         from labelspace.data.datasets import STORAGES
         from labelspace.data.transforms import AUGMENTATIONS
