@@ -14,9 +14,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from labelspace.analysis.analyze import AnalysisConfig, analyze_run, fit_temperature
-from labelspace.analysis.results import ANALYSIS_FILE
 from labelspace.analysis.openvocab import correct_set, label_points, label_set, open_vocabulary
 from labelspace.analysis.predict import backoff_answers
+from labelspace.analysis.results import ANALYSIS_FILE
 from labelspace.cli import app
 from labelspace.experiments.compare import REPORT_FILE, run_comparison
 from labelspace.training.config import TrainConfig

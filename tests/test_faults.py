@@ -23,8 +23,7 @@ from labelspace.embeddings.store import EmbeddingFileError, LabelEmbedding
 from labelspace.errors import InputError, OutputExistsError
 from labelspace.experiments.compare import run_comparison
 from labelspace.hierarchy.sources import load_source
-from labelspace.training.config import DivergedError
-from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.config import DivergedError, RunError, TrainConfig
 from labelspace.training.evaluate import evaluate_run
 from labelspace.training.fit import train
 from labelspace.training.runs import LAST_CHECKPOINT, LOG_FILE, METRICS_FILE
