@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from toy_hierarchy import LCA
 
 from labelspace.metrics.hierarchical import (
     coarse_accuracy,
@@ -16,19 +17,6 @@ from labelspace.metrics.hierarchical import (
     topk_accuracy,
 )
 
-# A toy hierarchy of 5 leaf classes:
-#   root (height 3) -> X (height 2) -> P (height 1) -> {0, 1}
-#                      X -> 2
-#   root -> 3, root -> 4
-LCA = torch.tensor(
-    [
-        [0, 1, 2, 3, 3],
-        [1, 0, 2, 3, 3],
-        [2, 2, 0, 3, 3],
-        [3, 3, 3, 0, 3],
-        [3, 3, 3, 3, 0],
-    ]
-)
 TARGETS = torch.tensor([0, 1, 2, 3])
 TOP2 = torch.tensor([[0, 1], [2, 1], [4, 0], [4, 3]])
 PRED = TOP2[:, 0]  # [0, 2, 4, 4]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
+from toy_hierarchy import LCA
 
 from labelspace.analysis.representations import (
     coarse_groups,
@@ -15,20 +16,6 @@ from labelspace.analysis.representations import (
     silhouette_by_level,
 )
 from labelspace.reporting.figures import plot_feature_maps
-
-# A toy hierarchy of 5 leaf classes:
-#   root (height 3) -> X (height 2) -> P (height 1) -> {0, 1}
-#                      X -> 2
-#   root -> 3, root -> 4
-LCA = torch.tensor(
-    [
-        [0, 1, 2, 3, 3],
-        [1, 0, 2, 3, 3],
-        [2, 2, 0, 3, 3],
-        [3, 3, 3, 0, 3],
-        [3, 3, 3, 3, 0],
-    ]
-)
 
 
 @pytest.fixture(autouse=True)
