@@ -40,6 +40,26 @@ def require_not_negative(**options: float | None) -> None:
             raise InputError(f"{flag(name)} must be a finite number >= 0, got {value}")
 
 
+def require_within(
+    low: float,
+    high: float,
+    *,
+    include_low: bool = True,
+    include_high: bool = True,
+    **options: float | None,
+) -> None:
+    """Options (None: not given) that must lie between ``low`` and ``high``, each bound
+    included unless said otherwise (NaN is refused)."""
+    for name, value in options.items():
+        if value is None:
+            continue
+        above = value >= low if include_low else value > low
+        below = value <= high if include_high else value < high
+        if not (above and below):
+            interval = f"{'[' if include_low else '('}{low}, {high}{']' if include_high else ')'}"
+            raise InputError(f"{flag(name)} must lie in {interval}, got {value}")
+
+
 def require_open_unit(**options: float) -> None:
     """Options that must lie strictly between 0 and 1 (a fraction, a coverage)."""
     for name, value in options.items():

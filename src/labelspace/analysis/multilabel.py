@@ -32,6 +32,7 @@ from labelspace.errors import InputError
 from labelspace.files import atomic_write_json
 from labelspace.training.load import Run, load_run
 from labelspace.training.module import LabelSpaceClassifier
+from labelspace.validation import require_open_unit
 
 CALIBRATION_FILE = "multilabel.json"
 COMPOSITIONS = ("side-by-side", "pasted")
@@ -56,8 +57,8 @@ def set_scores(module: LabelSpaceClassifier, scores: torch.Tensor) -> tuple[torc
 
 
 def check_coverage(coverage: float) -> float:
-    if not 0 < coverage < 1:
-        raise InputError(f"--coverage must lie strictly between 0 and 1, got {coverage}")
+    """``--coverage``, a share strictly between 0 and 1."""
+    require_open_unit(coverage=coverage)
     return coverage
 
 

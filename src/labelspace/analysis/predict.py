@@ -9,14 +9,14 @@ from pathlib import Path
 from labelspace.analysis.inference import file_scores
 from labelspace.errors import InputError
 from labelspace.training.load import Run, load_run
+from labelspace.validation import require_within
 
 
 def check_options(*, k: int = 1, threshold: float = 0.5) -> None:
     """The options of ``predict``: ``k`` labels (>= 1) and a back-off threshold in [0, 1]."""
     if k < 1:
         raise InputError(f"--top (-k) must be >= 1, got {k}")
-    if not 0 <= threshold <= 1:  # also refuses NaN
-        raise InputError(f"--backoff must lie in [0, 1], got {threshold}")
+    require_within(0, 1, backoff=threshold)
 
 
 def _loaded(run: Path | Run) -> Run:

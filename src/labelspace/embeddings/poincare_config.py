@@ -16,6 +16,7 @@ from labelspace.validation import (
     require_choice,
     require_not_negative,
     require_positive,
+    require_within,
 )
 
 SEED_LIMIT = 2**63  # seeds lie in [0, SEED_LIMIT): what both NumPy and torch accept
@@ -66,8 +67,7 @@ class PoincareConfig:
         require_positive(lr=self.lr, burnin_lr_factor=self.burnin_lr_factor)
         require_at_least(0, burnin=self.burnin_epochs)
         require_positive(init_step=self.init_step, init_spread=self.init_spread)
-        if not 0 < self.init_decay <= 1:  # 1: the same spread at every depth
-            raise InputError(f"--init-decay must lie in (0, 1], got {self.init_decay}")
+        require_within(0, 1, include_low=False, init_decay=self.init_decay)  # 1: no decay
         require_positive(init_link_gap=self.init_link_gap)  # None: no pull along links
         require_not_negative(direction_lr=self.direction_lr)
         if self.direction_lr > 0 and not self.on_ball:

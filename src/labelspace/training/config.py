@@ -19,6 +19,7 @@ from labelspace.validation import (
     require_not_negative,
     require_open_unit,
     require_positive,
+    require_within,
 )
 
 if TYPE_CHECKING:
@@ -108,9 +109,8 @@ class TrainConfig:
         require_at_least(
             1, train_limit=self.train_limit, test_limit=self.test_limit, image_size=self.image_size
         )
-        require_at_least(0, workers=self.workers, seed=self.seed)
-        if self.seed > SEED_MAX:  # seed + epoch seeds NumPy, which takes 32 bits
-            raise InputError(f"--seed must be from 0 to {SEED_MAX}, got {self.seed}")
+        require_at_least(0, workers=self.workers)
+        require_within(0, SEED_MAX, seed=self.seed)  # seed + epoch seeds NumPy: 32 bits
         require_open_unit(val_fraction=self.val_fraction)
         require_positive(lr=self.lr)
         require_not_negative(weight_decay=self.weight_decay)
