@@ -139,7 +139,7 @@ def test_open_vocabulary_of_a_poincare_run_on_a_shipped_embedding(tmp_path):
     )
     train(config, run, progress=False)
     prepared = load_run(run, ("model", "data"))
-    points = label_points(run, prepared, prepared.space.synsets, "nouns")
+    points = label_points(prepared, prepared.space.synsets, "nouns")
     assert torch.allclose(points, prepared.module.criterion.label_vectors, atol=1e-5)
     result = open_vocabulary(run, "footwear.n.02")
     assert result["num_labels"] == 55 and result["num_images"] == 30

@@ -118,7 +118,7 @@ def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str
     return run_embedding.subset(list(labels)).vectors
 
 
-def label_points(run: Path, prepared, labels: Sequence[str], spec: str) -> torch.Tensor:
+def label_points(prepared, labels: Sequence[str], spec: str) -> torch.Tensor:
     """The points of ``labels`` where the run decodes: from the run's embedding (all of a
     shipped ``pretrained:NAME`` one, since a run keeps only its hierarchy's nodes), moved as
     the run's class points were (a Poincaré run's ``--label-radius``)."""
@@ -160,7 +160,7 @@ def open_vocabulary(
             "(--images all) to decode every test image"
         )
     labels = label_set(spec)
-    vectors = label_points(Path(run), prepared, labels, spec)
+    vectors = label_points(prepared, labels, spec)
     dataset = prepared.test_set
     if images == "unseen":
         from labelspace.data.images import filter_classes

@@ -31,7 +31,7 @@ from labelspace.data.named import (
     named_specs,
 )
 from labelspace.data.probe import probe_files, probe_lazy
-from labelspace.data.storage import STORAGES, check_storage, choose_storage
+from labelspace.data.storage import check_storage, choose_storage
 from labelspace.data.streaming import FileImages
 from labelspace.data.transforms import (
     AUGMENTATIONS,
@@ -50,7 +50,6 @@ from labelspace.hierarchy.mapping import (
 
 __all__ = [
     "DATASET_SPECS",
-    "STORAGES",
     "ImageData",
     "load_dataset",
     "pack_dataset",
@@ -156,7 +155,8 @@ def load_dataset(
     image of a path dataset to N x N (shorter side to N, centre crop: one policy for training,
     evaluation and prediction). ``skip_corrupt`` and ``on_progress`` apply to path datasets;
     ``augment`` is one of :data:`~labelspace.data.transforms.AUGMENTATIONS`, by default flip
-    for grayscale and crop-flip for RGB. ``storage``: one of :data:`STORAGES`.
+    for grayscale and crop-flip for RGB. ``storage``: one of
+    :data:`~labelspace.data.storage.STORAGES`.
 
     Raises:
         DatasetError: an unknown spec (listing the options), or a dataset that cannot be

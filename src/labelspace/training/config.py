@@ -98,7 +98,7 @@ class TrainConfig:
         The checks that need the data (class names for ``--unseen``, the label embedding's
         content, the size of the training set) run in :func:`labelspace.training.build.prepare`,
         which is also before anything is written."""
-        from labelspace.data.datasets import STORAGES
+        from labelspace.data.storage import STORAGES
         from labelspace.data.transforms import AUGMENTATIONS
         from labelspace.models.methods import get_method
 
