@@ -22,7 +22,8 @@ from rich.table import Table
 from labelspace.data.layouts import scan_dataset
 from labelspace.embeddings.geometry import expmap0, logmap0, pairwise_distance
 from labelspace.embeddings.space import build_label_space
-from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_synsets, map_names
+from labelspace.hierarchy.mapping import map_names
+from labelspace.hierarchy.mapping_files import DATASET_CLASSES, dataset_synsets
 from labelspace.models.methods.poincare import poincare_class_points
 
 

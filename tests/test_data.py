@@ -51,7 +51,8 @@ from labelspace.data.transforms import (
     eval_transform,
     train_transform,
 )
-from labelspace.hierarchy.mapping import DATASET_CLASSES, UnmappedNameError, dataset_synsets
+from labelspace.hierarchy.mapping import UnmappedNameError
+from labelspace.hierarchy.mapping_files import DATASET_CLASSES, dataset_synsets
 
 CIFAR_DIR = cifar10_copy()
 needs_fashion_mnist = pytest.mark.skipif(

@@ -202,7 +202,7 @@ def test_missing_or_folder_mapping_is_named(tmp_path, existing, no_training, sav
 
 
 def test_library_mapping_errors_name_the_option(tmp_path):
-    from labelspace.hierarchy.mapping import read_mapping_file
+    from labelspace.hierarchy.mapping_files import read_mapping_file
     from labelspace.hierarchy.sources import load_source
 
     with pytest.raises(MissingInputError, match=r"^--mapping .*nosuch.tsv: no such file$"):

@@ -250,7 +250,7 @@ def test_frame_scale_enters_once_and_the_frame_stays_fixed(spaces):
     # with its default embedding the frame follows the hierarchy: the cosine of two classes
     # falls as their LCA rises
     from labelspace.embeddings.space import build_label_space
-    from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_synsets
+    from labelspace.hierarchy.mapping_files import DATASET_CLASSES, dataset_synsets
 
     space = build_label_space(
         "fashion-mnist", DATASET_CLASSES["fashion-mnist"], dataset_synsets("fashion-mnist"),

@@ -9,25 +9,25 @@ import pytest
 
 from labelspace.errors import InputError, MissingInputError
 from labelspace.hierarchy.mapping import (
-    DATASET_CLASSES,
     AmbiguousNameWarning,
-    MappingFileError,
     SharedSynsetError,
-    UnknownDatasetError,
-    UnknownSynsetError,
     UnmappedNameError,
+    map_names,
+)
+from labelspace.hierarchy.mapping_files import (
+    DATASET_CLASSES,
+    MappingFileError,
+    UnknownDatasetError,
     dataset_classes,
     dataset_key,
     dataset_mapping,
     dataset_mapping_file,
     dataset_synsets,
-    map_names,
     mapping_names,
     merge_mappings,
-    normalize_name,
     read_mapping_file,
-    resolve_synset,
 )
+from labelspace.hierarchy.synset_names import UnknownSynsetError, normalize_name, resolve_synset
 from labelspace.hierarchy.wnids import synset_from_wnid, wnid
 from labelspace.hierarchy.wordnet import wordnet
 

@@ -13,7 +13,7 @@ from labelspace.cli import app
 from labelspace.embeddings import pretrained as shipped
 from labelspace.embeddings.build import evaluate_embedding
 from labelspace.embeddings.space import build_label_space
-from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_synsets
+from labelspace.hierarchy.mapping_files import DATASET_CLASSES, dataset_synsets
 from labelspace.hierarchy.sources import load_source
 
 runner = CliRunner()

@@ -21,8 +21,8 @@ from nltk.corpus.reader.wordnet import WordNetError
 
 from labelspace.hierarchy import closures, nouns, wordnet_cache
 from labelspace.hierarchy import wordnet as wnmod
-from labelspace.hierarchy.mapping import UnknownSynsetError, resolve_synset
 from labelspace.hierarchy.sources import load_source
+from labelspace.hierarchy.synset_names import UnknownSynsetError, resolve_synset
 
 
 @pytest.fixture(scope="module")

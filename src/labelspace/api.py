@@ -55,7 +55,8 @@ def label_space(
     embedding's dimension and seed.
     """
     from labelspace.embeddings.space import build_label_space
-    from labelspace.hierarchy.mapping import DATASET_CLASSES, dataset_synsets, map_names
+    from labelspace.hierarchy.mapping import map_names
+    from labelspace.hierarchy.mapping_files import DATASET_CLASSES, dataset_synsets
     from labelspace.hierarchy.sources import load_source
 
     spec = str(source) if isinstance(source, str | Path) else ",".join(source)

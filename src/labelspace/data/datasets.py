@@ -41,12 +41,8 @@ from labelspace.data.transforms import (
     train_transform,
 )
 from labelspace.errors import InputError
-from labelspace.hierarchy.mapping import (
-    dataset_mapping,
-    map_names,
-    merge_mappings,
-    read_mapping_file,
-)
+from labelspace.hierarchy.mapping import map_names
+from labelspace.hierarchy.mapping_files import dataset_mapping, merge_mappings, read_mapping_file
 
 __all__ = [
     "DATASET_SPECS",

@@ -17,7 +17,7 @@ import torch
 
 from labelspace.data.errors import DatasetNotFoundError, IdxFormatError
 from labelspace.data.images import InMemoryImages
-from labelspace.hierarchy.mapping import DATASET_CLASSES
+from labelspace.hierarchy.mapping_files import DATASET_CLASSES
 
 __all__ = [
     "FASHION_MNIST_CLASSES",

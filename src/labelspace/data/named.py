@@ -23,7 +23,8 @@ from torchvision import datasets as tv_datasets
 from labelspace.data.errors import DatasetError, DatasetNotFoundError
 from labelspace.data.fashion_mnist import FASHION_MNIST_DIR, load_fashion_mnist
 from labelspace.data.images import InMemoryImages
-from labelspace.hierarchy.mapping import dataset_classes, dataset_mapping_file, normalize_name
+from labelspace.hierarchy.mapping_files import dataset_classes, dataset_mapping_file
+from labelspace.hierarchy.synset_names import normalize_name
 from labelspace.paths import cache_dir
 
 __all__ = [
@@ -198,7 +199,7 @@ def named_specs() -> dict[str, tuple[NamedDataset, bool]]:
 
 def known_dataset(classes: list[str]) -> NamedDataset | None:
     """The named dataset whose class list equals ``classes`` (as spelled by
-    :func:`~labelspace.hierarchy.mapping.normalize_name`), if any: a folder copy of it."""
+    :func:`~labelspace.hierarchy.synset_names.normalize_name`), if any: a folder copy of it."""
     wanted = {normalize_name(c) for c in classes}
     for entry in NAMED_DATASETS.values():
         if {normalize_name(n) for n in entry.classes} == wanted:

@@ -21,19 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from labelspace.errors import InputError
-from labelspace.hierarchy.mapping_files import (
-    DATASET_CLASSES,
-    MappingFileError,
-    UnknownDatasetError,
-    dataset_classes,
-    dataset_key,
-    dataset_mapping,
-    dataset_mapping_file,
-    dataset_synsets,
-    mapping_names,
-    merge_mappings,
-    read_mapping_file,
-)
+from labelspace.hierarchy.mapping_files import read_mapping_file
 from labelspace.hierarchy.name_matching import close_candidates, guess_message, match_plain
 from labelspace.hierarchy.synset_names import (
     UnknownSynsetError,
@@ -45,25 +33,11 @@ from labelspace.hierarchy.wnids import wnid
 from labelspace.hierarchy.wordnet import wordnet
 
 __all__ = [
-    "DATASET_CLASSES",
     "AmbiguousNameWarning",
-    "MappingFileError",
     "SharedSynsetError",
-    "UnknownDatasetError",
-    "UnknownSynsetError",
     "UnmappedNameError",
-    "dataset_classes",
-    "dataset_key",
-    "dataset_mapping",
-    "dataset_mapping_file",
-    "dataset_synsets",
     "map_names",
-    "mapping_names",
-    "merge_mappings",
-    "normalize_name",
-    "read_mapping_file",
     "refuse_shared",
-    "resolve_synset",
 ]
 
 log = logging.getLogger(__name__)

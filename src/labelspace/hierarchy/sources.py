@@ -20,18 +20,16 @@ from labelspace.errors import InputError
 from labelspace.hierarchy.closures import reference_mammal_closure, reference_noun_closure
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.hierarchy.io import EDGE_LIST_SUFFIXES, JSON_SUFFIXES, read_hierarchy
-from labelspace.hierarchy.mapping import (
-    UnmappedNameError,
+from labelspace.hierarchy.mapping import UnmappedNameError, map_names, refuse_shared
+from labelspace.hierarchy.mapping_files import (
     dataset_classes,
     dataset_mapping,
-    map_names,
     mapping_names,
     merge_mappings,
-    normalize_name,
     read_mapping_file,
-    refuse_shared,
 )
 from labelspace.hierarchy.nouns import induced_parents
+from labelspace.hierarchy.synset_names import normalize_name
 from labelspace.hierarchy.wnids import is_identifier
 
 log = logging.getLogger(__name__)
