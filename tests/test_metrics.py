@@ -11,6 +11,7 @@ from labelspace.metrics.hierarchical import (
     expected_calibration_error,
     hdist_at_k,
     hierarchical_precision_at_k,
+    hierarchical_similarity_at_k,
     mistake_severity,
     severity_histogram,
     summarize,
@@ -101,6 +102,8 @@ def test_summarize_agrees_with_individual_metrics():
         "hp@1": hierarchical_precision_at_k(ranked[:, :1], targets, LCA),
         "hp@2": hierarchical_precision_at_k(ranked[:, :2], targets, LCA),
         "hp@5": hierarchical_precision_at_k(ranked[:, :5], targets, LCA),
+        "hsim@1": hierarchical_similarity_at_k(ranked[:, :1], targets, LCA),
+        "hsim@5": hierarchical_similarity_at_k(ranked[:, :5], targets, LCA),
         "ece": expected_calibration_error(probs, targets),
         **{f"acc@h{h}": a for h, a in coarse_accuracy(pred, targets, LCA).items() if h >= 1},
     }
