@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -51,7 +52,16 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     atomic_write(path, write)
 
 
-_loaded: dict[tuple[str, str], object] = {}  # (cache file, version key) -> what it holds
+# the settings that decide where the caches are and which corpus they are built from
+_SETTINGS = ("LABELSPACE_CACHE", "HOME", "LABELSPACE_WORDNET_DIR", "NLTK_DATA")
+# (cache name, those settings) -> what the file holds
+_loaded: dict[tuple[str | None, ...], object] = {}
+
+
+def _memo_key(name: str) -> tuple[str | None, ...]:
+    """What decides, within a process, which value the cache ``name`` holds: cheap to read,
+    unlike :func:`version_key` and :func:`~labelspace.paths.cache_dir`."""
+    return (name, *(os.environ.get(setting) for setting in _SETTINGS))
 
 
 def cached(
@@ -64,13 +74,15 @@ def cached(
     The file holds :func:`version_key` beside the arrays. One with another key, or one that
     cannot be read or parsed (``parse`` raises on inconsistent arrays), is rebuilt and
     replaced, atomically; if the cache cannot be written, the result is still returned.
-    Within a process each file is read once per key.
+    Within a process each file is checked against WordNet and read once (as the NLTK reader
+    is opened once): the key stats some forty files, far too slow for every lookup (a list
+    of 21,843 wnids resolves each one through here).
     """
-    key = version_key()
-    path = cache_dir() / f"{name}.npz"
-    memo = (str(path), key)
+    memo = _memo_key(name)
     if memo in _loaded:
         return _loaded[memo]  # type: ignore[return-value]
+    key = version_key()
+    path = cache_dir() / f"{name}.npz"
     try:
         with np.load(path, allow_pickle=False) as data:
             if data["key"].tobytes().decode() == key:
