@@ -88,8 +88,8 @@ def _backoff(run: Run, scores: torch.Tensor, targets: torch.Tensor) -> dict[str,
         "auc": curve.auc,
     }
     if temperature is None:  # CRM needs the method's own probabilities, not fitted ones
-        reranked = crm_scores(probs, space.lca_height.to(probs.dtype))
-        out["crm"] = summarize(reranked, targets, space.lca_height)
+        reranked = crm_scores(probs, space.cost.to(probs.dtype))
+        out["crm"] = summarize(reranked, targets, space.cost, max_distance=space.distance_max)
     return out
 
 
@@ -122,7 +122,7 @@ def _robustness(run: Run, cfg: AnalysisConfig, on_progress=None) -> dict[str, An
         seed=cfg.seed,
         on_progress=on_progress,
     )
-    lca = run.space.lca_height
+    cost = run.space.cost
     rows = []
     for eps, s in scores.items():
         pred = s.argmax(-1)
@@ -130,7 +130,7 @@ def _robustness(run: Run, cfg: AnalysisConfig, on_progress=None) -> dict[str, An
             {
                 "eps": float(eps),
                 "top1": (pred == subset.targets).double().mean().item(),
-                "severity": mistake_severity(pred, subset.targets, lca),
+                "severity": mistake_severity(pred, subset.targets, cost),
             }
         )
     return {
@@ -209,7 +209,7 @@ def analyze_run(
 
     def part(*parts: str) -> Run:
         if not loaded:
-            loaded.append(load_run(run, ("config",)))
+            loaded.append(load_run(run, ("config",), distances=config.distances))
         return loaded[0].load(*parts)
 
     def ready() -> Run:

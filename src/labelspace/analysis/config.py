@@ -56,6 +56,7 @@ class AnalysisConfig:
     saliency: bool = False  # also where the model looks, against object boxes
     saliency_images: int = 500
     saliency_method: str = "gradcam"
+    distances: str | None = None  # a published distance file: the cost of every mistake
 
     def validate(self) -> None:
         """Every option checked before a run is loaded or anything is written."""

@@ -44,6 +44,9 @@ class LabelSpace:
     hierarchy: Hierarchy
     embedding: LabelEmbedding | None = None
     notes: list[str] = field(default_factory=list)
+    distances: torch.Tensor | None = None  # (C, C) costs from a published distance file
+    distance_file: str | None = None
+    distance_max: float | None = None  # the file's largest distance (hsim@k's scale)
 
     def __post_init__(self) -> None:
         if len(self.classes) != len(self.synsets):
@@ -76,6 +79,36 @@ class LabelSpace:
     def lca_height(self) -> torch.Tensor:
         """height(LCA) for every pair of classes: the mistake-severity cost matrix."""
         return self.hierarchy.class_lca_height
+
+    @property
+    def cost(self) -> torch.Tensor:
+        """The cost of each mistake, ``(C, C)``: a distance file's distances where one was
+        given (:meth:`use_distances`), else the LCA height in the class tree."""
+        return self.distances if self.distances is not None else self.lca_height
+
+    def use_distances(self, path: str | Path | None) -> None:
+        """Score mistakes with a published distance file (None: the LCA height again).
+
+        Each class is looked up in the file by its name, then its synset's wnid, then its
+        synset name."""
+        if path is None:
+            self.distances = self.distance_file = self.distance_max = None
+            return
+        from labelspace.hierarchy.distances import read_distances
+        from labelspace.hierarchy.wnids import wnid
+        from labelspace.hierarchy.wordnet import wordnet
+
+        table = read_distances(path)
+
+        def keys(name: str, synset: str) -> list[str]:
+            if table.key_of([name, synset]) is not None:
+                return [name, synset]
+            return [name, wnid(wordnet().synset(synset)), synset]
+
+        self.distances = table.matrix(
+            [keys(c, s) for c, s in zip(self.classes, self.synsets, strict=True)]
+        )
+        self.distance_file, self.distance_max = str(table.path), table.max_distance
 
     @cached_property
     def class_vectors(self) -> torch.Tensor:
@@ -124,6 +157,7 @@ def build_label_space(
     dim: int = 10,
     seed: int = 0,
     device: str = "cpu",
+    distances: str | Path | None = None,
 ) -> LabelSpace:
     """The label space of a dataset's classes.
 
@@ -131,11 +165,14 @@ def build_label_space(
     :data:`labelspace.embeddings.build.KINDS` (trained or computed here on the hierarchy the
     classes induce), ``pretrained:NAME`` (a shipped embedding,
     :mod:`labelspace.embeddings.pretrained`) or a saved embedding file; a file or shipped
-    embedding must contain every class's node (:attr:`LabelSpace.nodes`).
+    embedding must contain every class's node (:attr:`LabelSpace.nodes`). ``distances``
+    is a published distance file that gives the cost of every mistake instead of the LCA
+    height (:meth:`LabelSpace.use_distances`).
     """
     graph = wordnet_graph(name, list(synsets), list(classes))
     notes = list(graph.hierarchy.notes)
     space = LabelSpace(list(classes), list(synsets), graph.hierarchy, notes=notes)
+    space.use_distances(distances)
     if embedding is None:
         return space
     if isinstance(embedding, LabelEmbedding):

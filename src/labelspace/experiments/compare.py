@@ -141,13 +141,14 @@ def run_comparison(
         def _ensure(name: str, config: TrainConfig, run: Path) -> None:
             if (run / METRICS_FILE).is_file() and not overwrite:
                 log.info("%s: reusing the finished run in %s", name, run)
+                _same_cost(run, config.distances)
             elif (run / LAST_CHECKPOINT).is_file() and not overwrite:
                 log.info("%s: resuming the interrupted run in %s", name, run)
                 train(config, run, resume=True, progress=progress)
             else:
                 train(config, run, overwrite=True, progress=progress)
             if analysis is not None:  # sections analysed with the same options are kept
-                analyze_run(run, replace(analysis, seed=config.seed))
+                analyze_run(run, replace(analysis, seed=config.seed, distances=config.distances))
 
         total = len(methods) * len(seed_values)
         for s, seed in enumerate(seed_values):
@@ -172,7 +173,14 @@ def run_comparison(
         finished = [m for m in methods if not any(f.startswith(f"{m} (seed") for f in failures)]
         if not finished:
             raise RunError(f"every run failed: {_listed(failures)}")
-        report = write_report(out, finished, seed_values, command=command, failures=failures)
+        report = write_report(
+            out,
+            finished,
+            seed_values,
+            command=command,
+            failures=failures,
+            distances=base.distances,
+        )
     if failures:
         raise RunError(
             f"{len(failures)} run(s) failed; the report {report} covers the other methods. "
@@ -180,6 +188,18 @@ def run_comparison(
             "the finished runs (a run whose evaluation failed: `labelspace evaluate RUN`)"
         )
     return report
+
+
+def _same_cost(run: Path, distances: str | None) -> None:
+    """A finished run scored with another cost of mistakes is evaluated again with this one
+    (its weights are kept: the cost changes the metrics, not the training)."""
+    from labelspace.training.evaluate import evaluate_run
+
+    metrics = json.loads((run / METRICS_FILE).read_text(encoding="utf-8"))
+    wanted = distances or "lca-height"
+    if metrics.get("cost", "lca-height") != wanted:
+        log.info("%s: evaluating again with the mistake cost %s", run, wanted)
+        evaluate_run(run, distances=distances)
 
 
 def _listed(failures: dict[str, str]) -> str:
@@ -213,9 +233,11 @@ def write_report(
     *,
     command: str | None = None,
     failures: dict[str, str] | None = None,
+    distances: str | None = None,
 ) -> Path:
     """Markdown and HTML report with figures for finished runs under ``out``; ``failures``
-    (run -> why) are listed at its end."""
+    (run -> why) are listed at its end; ``distances`` is the distance file that the runs'
+    mistakes were scored with (None: the LCA height in the class tree)."""
 
     from labelspace.embeddings.space import build_label_space
     from labelspace.reporting.comparison import build_report
@@ -225,13 +247,15 @@ def write_report(
     results = load_results(out, methods, seeds)
     first_run = run_folder(out, methods[0], seeds[0], seeds)
     saved = load_run(first_run, ("config",))
-    space = build_label_space(saved.config.data, saved.classes, saved.synsets, None)
+    space = build_label_space(
+        saved.config.data, saved.classes, saved.synsets, None, distances=distances
+    )
     text = build_report(
         out,
         results,
         space,
         budget=_budget(out, results, seeds),
-        setup=_setup(command, seeds),
+        setup=_setup(command, seeds, distances),
     )
     if failures:
         text += "\n## Runs that failed\n\n" + "".join(
@@ -243,7 +267,7 @@ def write_report(
     return report
 
 
-def _setup(command: str | None, seeds: Sequence[int]) -> str:
+def _setup(command: str | None, seeds: Sequence[int], distances: str | None = None) -> str:
     import os
     import platform
 
@@ -256,6 +280,11 @@ def _setup(command: str | None, seeds: Sequence[int]) -> str:
         f"- Hardware: {os.cpu_count()} CPU cores ({platform.machine()}), {device}; "
         f"torch {torch.__version__}",
     ]
+    lines.append(
+        f"- Mistake cost: distances from {distances}"
+        if distances
+        else "- Mistake cost: height of the classes' lowest common ancestor in the class tree"
+    )
     if command:
         lines.append(f"- Command: `{command}`")
     return "\n".join(lines)

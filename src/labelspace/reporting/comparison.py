@@ -184,13 +184,18 @@ def build_report(
                 "",
             )
         )
+    from labelspace.metrics.hierarchical import is_integer_cost
+
     seed0 = list(first.values())
+    if is_integer_cost(space.cost):  # heights can be binned; a real-valued cost cannot
+        figures.append(
+            (
+                "Mistakes by severity (first seed)",
+                plot_severity_histograms(seed0, space.cost, plots / "severity_histogram.png"),
+                "",
+            )
+        )
     figures += [
-        (
-            "Mistakes by severity (first seed)",
-            plot_severity_histograms(seed0, space.lca_height, plots / "severity_histogram.png"),
-            "",
-        ),
         (
             "Confusion matrices, classes in hierarchy order (first seed)",
             plot_confusions(seed0, space.hierarchy, space.classes, plots / "confusion.png"),
@@ -244,8 +249,9 @@ def _analysis_note(analysis: dict[str, Any]) -> str:
 
 
 LEGEND = (
-    "Mistake severity: mean height of LCA(true, predicted) over mistakes. hdist@k: mean "
-    "LCA height over the top-k predictions of every image. hp@k: hierarchical precision "
-    "(DeViSE). acc@hN: prediction counts as right when it shares an ancestor of height ≤ N "
+    "Mistake severity: mean cost of (true, predicted) over mistakes, the cost being the height "
+    "of their LCA in the class tree or a distance file's distance (see the setup). hdist@k: "
+    "mean cost over the top-k predictions of every image. hp@k: hierarchical precision "
+    "(DeViSE). hsim@k: hierarchical precision as Bertinetto et al.'s code computes it. acc@hN: prediction counts as right when it shares an ancestor of height ≤ N "
     "with the truth. ECE only where the method gives probabilities. ↓: lower is better."
 )

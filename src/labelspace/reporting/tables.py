@@ -20,6 +20,7 @@ COLUMNS: tuple[tuple[str, str, int, float], ...] = (
     ("hdist@5", "hdist@5 ↓", 3, 1.0),
     ("hp@2", "hp@2 %", 2, 100.0),
     ("hp@5", "hp@5 %", 2, 100.0),
+    ("hsim@5", "hsim@5 %", 2, 100.0),
     ("ece", "ECE ↓", 3, 1.0),
     ("zsl_top1", "ZSL top-1 %", 2, 100.0),
     ("gzsl_seen_top1", "GZSL seen top-1 %", 2, 100.0),

@@ -138,6 +138,7 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
         embedding_spec(config),
         dim=config.embedding_dim,
         seed=config.seed,
+        distances=config.distances,
     )
     world = config.devices if isinstance(config.devices, int) else 1
     steps = steps_per_epoch(len(datamodule.train_set), config.batch_size, world)

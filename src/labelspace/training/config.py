@@ -77,6 +77,7 @@ class TrainConfig:
     augment: str | None = None  # none | flip | crop | crop-flip; default: by image type
     init_from: str | None = None  # a run whose backbone starts this one (two-stage)
     unseen: list[str] = field(default_factory=list)  # zero-shot: classes kept out of training
+    distances: str | None = None  # a published distance file: the cost of every mistake
     options: MethodOptions = field(default_factory=MethodOptions)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +118,10 @@ class TrainConfig:
         self.options.validate()
         if self.unseen:
             get_method(self.method).check_zero_shot()
+        if self.distances is not None:  # read (and checked) now, not after training
+            from labelspace.hierarchy.distances import read_distances
+
+            read_distances(self.distances)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.augment is not None:
             require_choice("augment", self.augment, AUGMENTATIONS)

@@ -52,7 +52,10 @@ def finish(
             f"{run}: its weights give non-finite class scores, so its training diverged; "
             "train it again with --overwrite and a lower --lr"
         )
-    metrics = summarize(preds.scores, preds.targets, prepared.space.lca_height, preds.probs)
+    space = prepared.space
+    metrics = summarize(
+        preds.scores, preds.targets, space.cost, preds.probs, max_distance=space.distance_max
+    )
     zero_shot = None
     if prepared.config.unseen:
         zero_shot = _zero_shot(prepared, preds)
@@ -61,6 +64,7 @@ def finish(
         "method": prepared.config.method,
         "data": prepared.data.name,
         "test": metrics,
+        "cost": space.distance_file or "lca-height",
         **({"zero_shot": zero_shot} if zero_shot else {}),
         "test_images": len(preds.targets),
         "train_images": len(prepared.train_set),
@@ -99,10 +103,15 @@ def _zero_shot(prepared: Prepared | Run, preds: Predictions) -> dict[str, Any]:
     return zero_shot
 
 
-def evaluate_run(run: Path, *, on_progress=None) -> dict[str, Any]:
-    """Re-evaluate a run's final weights on its test set; keeps its training figures."""
+def evaluate_run(
+    run: Path, *, on_progress=None, distances: str | Path | None = None
+) -> dict[str, Any]:
+    """Re-evaluate a run's final weights on its test set; keeps its training figures.
+
+    ``distances`` (a published distance file) replaces the cost of mistakes the run was
+    trained with; metrics.json records which cost it used."""
     run = Path(run)
-    loaded = load_run(run, ("model", "data"), on_progress=on_progress)
+    loaded = load_run(run, ("model", "data"), on_progress=on_progress, distances=distances)
     previous: dict[str, Any] = {}
     for name in (METRICS_FILE, TRAINING_FILE):  # a finished run, or one whose evaluation failed
         if (run / name).is_file():

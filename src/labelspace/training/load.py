@@ -49,6 +49,7 @@ class Run(Splits):
     data: Any = None  # labelspace.data.ImageData
     datamodule: Any = None  # labelspace.data.module.ImageDataModule
     predictions: Predictions | None = None
+    distances: str | None = None  # a distance file that replaces the run's own cost
 
     @property
     def config(self) -> TrainConfig:
@@ -100,18 +101,32 @@ class Run(Splits):
                     f"{self.path} has no {EMBEDDING_FILE}, the label embedding its model was "
                     "trained with; train the run again with --overwrite"
                 )
-        space = build_label_space(config.data, saved.classes, saved.synsets, embedding)
+        space = build_label_space(
+            config.data,
+            saved.classes,
+            saved.synsets,
+            embedding,
+            distances=self.distances or config.distances,
+        )
         # the weights come from the checkpoint: the --pretrained file is not needed any more
         module = build_module(replace(config, pretrained=None, init_from=None), space, saved.input)
         _load_weights(module, self.path, checkpoint["state_dict"])
         self.saved, self.space, self.module = saved, space, module.eval()
 
 
-def load_run(run: str | Path, parts: Iterable[str] = ("model",), *, on_progress=None) -> Run:
+def load_run(
+    run: str | Path,
+    parts: Iterable[str] = ("model",),
+    *,
+    on_progress=None,
+    distances: str | Path | None = None,
+) -> Run:
     """Open the run folder ``run`` with the ``parts`` asked for (among :data:`PARTS`;
-    ``config`` always), each loaded once; :meth:`Run.load` adds parts later."""
+    ``config`` always), each loaded once; :meth:`Run.load` adds parts later. ``distances``
+    (a distance file) replaces the cost of mistakes the run was trained with."""
     path = Path(run)
-    return Run(path, read_run_file(path)).load(*parts, on_progress=on_progress)
+    chosen = None if distances is None else str(Path(distances).resolve())
+    return Run(path, read_run_file(path), distances=chosen).load(*parts, on_progress=on_progress)
 
 
 def _load_weights(module: LabelSpaceClassifier, run: Path, state: dict[str, torch.Tensor]) -> None:
