@@ -161,29 +161,31 @@ def build_report(
                 "ancestor of its top class whose probability reaches it.",
             )
         )
-        figures.append(
-            (
-                "Robustness: accuracy and mistake severity under attack",
-                plot_robustness(results, plots / "robustness.png"),
-                "",
+        if all("robustness" in r.analysis for r in analysed.values()):
+            figures.append(
+                (
+                    "Robustness: accuracy and mistake severity under attack",
+                    plot_robustness(results, plots / "robustness.png"),
+                    "",
+                )
             )
-        )
-        maps = {
-            n: (
-                np.asarray(r.analysis["representations"]["map"]["xy"]),
-                np.asarray(r.analysis["representations"]["map"]["group"]),
+        if all("representations" in r.analysis for r in analysed.values()):
+            maps = {
+                n: (
+                    np.asarray(r.analysis["representations"]["map"]["xy"]),
+                    np.asarray(r.analysis["representations"]["map"]["group"]),
+                )
+                for n, r in analysed.items()
+            }
+            some = next(iter(analysed.values())).analysis["representations"]["map"]
+            figures.append(
+                (
+                    f"Penultimate features ({some['method']}, coloured by coarse class at "
+                    f"height {some['level']})",
+                    plot_feature_maps(maps, some["group_names"], plots / "features.png"),
+                    "",
+                )
             )
-            for n, r in analysed.items()
-        }
-        some = next(iter(analysed.values())).analysis["representations"]["map"]
-        figures.append(
-            (
-                f"Penultimate features ({some['method']}, coloured by coarse class at "
-                f"height {some['level']})",
-                plot_feature_maps(maps, some["group_names"], plots / "features.png"),
-                "",
-            )
-        )
     from labelspace.metrics.hierarchical import is_integer_cost
 
     seed0 = list(first.values())
@@ -232,15 +234,19 @@ def _seed_note(n_seeds: int, baseline: str) -> str:
 
 
 def _analysis_note(analysis: dict[str, Any]) -> str:
-    rob = analysis["robustness"]
-    rep = analysis["representations"]
-    return (
+    note = (
         "Back-off AUC: area under correctness against informativeness (figure below); "
         "informativeness at 99 % correct: how specific the answers stay (1 = classes, 0 = the "
-        "deepest node above all classes) at the threshold where 99 % of them are right. From "
-        "each method's own probabilities where it has them (softmax, Poincaré's softmax over "
-        "distances) and from softmax(scores / T) with T fitted on the validation split where "
-        f"it has not (DeViSE, cosine). Attacks: {rob['attack'].upper()} ({rob['steps']} "
+        "deepest node above all classes) at the threshold where 99 % of them are right. "
+    )
+    if "robustness" not in analysis:  # scores made elsewhere: back-off only
+        return note + f"From {analysis['backoff'].get('probabilities', 'the probabilities')}."
+    rob = analysis["robustness"]
+    rep = analysis["representations"]
+    return note + (
+        "From each method's own probabilities where it has them (softmax, Poincaré's softmax "
+        "over distances) and from softmax(scores / T) with T fitted on the validation split "
+        f"where it has not (DeViSE, cosine). Attacks: {rob['attack'].upper()} ({rob['steps']} "
         f"steps) on {rob['images']} test images (drawn per seed, the same for every method), "
         f"{rob['loss']}; ε=0 is those images unattacked. Silhouette of the penultimate "
         f"features of {rep['images']} test images, "
@@ -252,6 +258,7 @@ LEGEND = (
     "Mistake severity: mean cost of (true, predicted) over mistakes, the cost being the height "
     "of their LCA in the class tree or a distance file's distance (see the setup). hdist@k: "
     "mean cost over the top-k predictions of every image. hp@k: hierarchical precision "
-    "(DeViSE). hsim@k: hierarchical precision as Bertinetto et al.'s code computes it. acc@hN: prediction counts as right when it shares an ancestor of height ≤ N "
-    "with the truth. ECE only where the method gives probabilities. ↓: lower is better."
+    "(DeViSE). hsim@k: hierarchical precision as Bertinetto et al.'s code computes it. "
+    "acc@hN: prediction counts as right when it shares an ancestor of height ≤ N with the "
+    "truth. ECE only where the method gives probabilities. ↓: lower is better."
 )
