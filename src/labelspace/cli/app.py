@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from labelspace.cli import data, experiments, labels, models
+from labelspace.cli import data, experiments, labels, models, scoring
 from labelspace.cli.common import LabelspaceGroup, err_console
 
 app = typer.Typer(
@@ -67,6 +67,7 @@ app.command()(models.evaluate)
 app.command()(models.analyze)
 app.command()(models.predict)
 app.command()(models.explain)
+app.command()(scoring.score)
 # comparisons
 app.command()(experiments.compare)
 app.command()(experiments.demo)

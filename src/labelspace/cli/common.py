@@ -58,6 +58,22 @@ MappingOpt = Annotated[
     Path | None, typer.Option("--mapping", help="Override file: name<TAB>synset per line.")
 ]
 RunArg = Annotated[Path, typer.Argument(help="Run folder (config, checkpoints, metrics, report).")]
+DistancesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--distances",
+        help="A published distance file (.txt[.xz] of 'a b distance' lines, or .pkl[.xz]): "
+        "the cost of every mistake for all metrics and CRM, instead of the LCA height in the "
+        "class tree.",
+    ),
+]
+
+
+def absolute(path: Path | None) -> str | None:
+    """A path as an absolute string (runs record paths that work from any folder)."""
+    return None if path is None else str(path.absolute())
+
+
 DataOpt = Annotated[
     str,
     typer.Option(
@@ -208,6 +224,7 @@ def analysis_config(
     saliency: bool = False,
     saliency_images: int = ANALYSIS.saliency_images,
     saliency_method: str = ANALYSIS.saliency_method,
+    distances: str | None = None,
 ) -> AnalysisConfig:
     """The analysis options of ``analyze``, ``compare`` and ``demo``, validated."""
     from labelspace.analysis.config import parse_eps

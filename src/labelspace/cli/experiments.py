@@ -67,6 +67,7 @@ def compare(
     feature_map: common.FeatureMapOpt = common.ANALYSIS.feature_map,
     multi: common.MultiOpt = False,
     saliency: common.SaliencyOpt = False,
+    distances: common.DistancesOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Retrain runs that already finished.")] = False,
 ) -> None:
     """Train several methods with the same backbone, budget and seeds; analyse every run;
@@ -89,6 +90,7 @@ def compare(
         unseen=common.names(unseen),
         storage=common.storage(in_memory),
         pretrained=str(pretrained) if pretrained else None,
+        distances=common.absolute(distances),
     )
     report = run_comparison(
         chosen,

@@ -20,6 +20,7 @@ from labelspace.cli.common import (
     load_graph,
     progress,
 )
+from labelspace.cli.tree_display import MAX_NODES, limit_tree, shown_notes
 from labelspace.embeddings.poincare_config import PoincareConfig
 
 POINCARE = PoincareConfig()  # the defaults of the embedding options
@@ -30,12 +31,15 @@ def hierarchy(
     mapping: MappingOpt = None,
     max_children: Annotated[int, typer.Option(help="Children shown per node.")] = 30,
     tree: Annotated[bool, typer.Option(help="Print the tree.")] = True,
+    max_nodes: Annotated[
+        int, typer.Option(help="Lines of the tree shown (0: all; ImageNet-21k has 28,136 nodes).")
+    ] = MAX_NODES,
 ) -> None:
     """Show the hierarchy of a dataset, WordNet's mammals or nouns, a class list or a file."""
     graph = load_graph(source, mapping)
     h = graph.hierarchy
     if tree:
-        console.print(h.tree(max_children=max_children))
+        console.print(limit_tree(h.tree(max_children=max_children), max_nodes))
     table = Table(title=f"hierarchy: {graph.name}", show_header=False)
     table.add_row("nodes", f"{len(h):,}")
     table.add_row("classes", f"{len(h.classes):,}")
@@ -43,7 +47,7 @@ def hierarchy(
     table.add_row("closure pairs", f"{len(graph.pairs):,}")
     table.add_row("root", h.root)
     table.add_row("max depth", str(int(h.depth.max())))
-    for note in h.notes:
+    for note in shown_notes(h.notes):
         table.add_row("note", note)
     console.print(table)
 

@@ -102,6 +102,7 @@ def train(
     in_memory: common.InMemoryOpt = None,
     pretrained: common.PretrainedOpt = None,
     freeze_backbone: common.FreezeBackboneOpt = TRAIN.freeze_backbone,
+    distances: common.DistancesOpt = None,
     resume: Annotated[bool, typer.Option(help="Continue RUN from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace RUN if it exists.")] = False,
 ) -> None:
@@ -117,6 +118,7 @@ def train(
         mapping=str(mapping) if mapping else None,
         storage=common.storage(in_memory),
         pretrained=str(pretrained) if pretrained else None,
+        distances=common.absolute(distances),
     )
     result = train_run(config, run, resume=resume, overwrite=overwrite, on_progress=data_progress())
     if result:
@@ -137,14 +139,18 @@ def evaluate(
     images: Annotated[
         str, typer.Option(help="With --labels: 'unseen' (zero-shot classes) or 'all'.")
     ] = "unseen",
+    distances: common.DistancesOpt = None,
 ) -> None:
     """Evaluate RUN's final weights on its test set (rewrites its metrics)."""
     from labelspace.files import atomic_write_json
     from labelspace.training.evaluate import evaluate_run
 
     if labels is None:
-        print_result(evaluate_run(run, on_progress=data_progress()))
+        chosen = common.absolute(distances)
+        print_result(evaluate_run(run, on_progress=data_progress(), distances=chosen))
         return
+    if distances is not None:
+        raise common.fail("--distances scores the run's classes; leave it out with --labels")
     from labelspace.analysis.openvocab import open_vocabulary
 
     with console.status(f"decoding against {labels}"):
@@ -175,6 +181,7 @@ def analyze(
     saliency: SaliencyOpt = False,
     saliency_images: SaliencyImagesOpt = ANALYSIS.saliency_images,
     saliency_method: SaliencyMethodOpt = ANALYSIS.saliency_method,
+    distances: common.DistancesOpt = None,
 ) -> None:
     """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json);
     --multi adds label sets on single and composite images, --saliency where the model looks
@@ -194,6 +201,7 @@ def analyze(
         saliency,
         saliency_images,
         saliency_method,
+        distances=common.absolute(distances),
     )
     with console.status("analysing") as status:
         result = analyze_run(run, config, on_step=lambda s: status.update(f"analysing: {s}"))
