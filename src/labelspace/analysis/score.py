@@ -138,7 +138,7 @@ def _use_distances(out: ScoredClasses, graph: Any, path: str | Path) -> None:
 
 def as_probabilities(scores: torch.Tensor, kind: str = "auto") -> tuple[torch.Tensor, str]:
     """Probabilities from scores: the scores themselves when they are probabilities (``auto``:
-    every row non-negative and summing to 1), else their softmax; also says which."""
+    every row non-negative and summing to 1), else their softmax; also says which, in words."""
     if kind not in INPUT_KINDS:
         raise InputError(f"input kind must be one of {', '.join(INPUT_KINDS)}, got {kind!r}")
     sums = scores.double().sum(dim=1)
@@ -149,8 +149,8 @@ def as_probabilities(scores: torch.Tensor, kind: str = "auto") -> tuple[torch.Te
             "pass --input logits"
         )
     if kind == "probabilities" or (kind == "auto" and looks):
-        return scores, "probabilities"
-    return scores.softmax(dim=1), "logits"
+        return scores, "the scores (probabilities)"
+    return scores.softmax(dim=1), "the softmax of the scores (logits)"
 
 
 def check_scores(scores: Any, num_classes: int) -> torch.Tensor:

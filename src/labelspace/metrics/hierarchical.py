@@ -236,7 +236,8 @@ def hierarchical_similarity_at_k(
     distance file's own maximum over all its node pairs, where it has one). The result is the
     similarity of every sample's top-k to its target, summed, over the sum of the k largest
     similarities each target has (its k nearest classes, itself first): 1 when every top-k is
-    as close as it could be. hsim@1 equals top-1 accuracy.
+    as close as it could be. A wrong top-1 still earns its similarity, so hsim@1 is not top-1
+    accuracy.
     """
     targets = check_targets(targets)
     cost = _check_cost(cost, targets.device)
