@@ -30,6 +30,7 @@ from labelspace.hierarchy.mapping_files import (
 )
 from labelspace.hierarchy.nouns import induced_parents
 from labelspace.hierarchy.synset_names import normalize_name
+from labelspace.hierarchy.wnid_lists import WNID_LISTS, wnid_list, wnid_list_key
 from labelspace.hierarchy.wnids import is_identifier
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,9 @@ def _is_file_path(path: Path) -> bool:
 def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
     """Resolve a source given on the command line.
 
-    ``spec`` is a dataset name (one with a shipped mapping: :func:`mapping_names`),
+    ``spec`` is a dataset name (one with a shipped mapping: :func:`mapping_names`), an
+    ImageNet wnid list (``imagenet`` or ``imagenet-1k``, ``imagenet12k``, ``imagenet21k``:
+    :data:`~labelspace.hierarchy.wnid_lists.WNID_LISTS`, classes named by wnid),
     ``mammals`` or ``nouns`` (the reference closures), a hierarchy file (.tsv/.csv/.txt edge
     list or .json tree), or a comma-separated list of class names, synset names or wnids
     (``dog,cat,n04490091``).
@@ -201,6 +204,9 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
             overrides = merge_mappings(overrides, read_mapping_file(mapping))
         names = dataset_classes(key)
         return wordnet_graph(key, map_names(names, overrides=overrides), names)
+    if (listed := wnid_list_key(key)) is not None:  # ImageNet's: classes named by wnid
+        names = list(wnid_list(listed))
+        return wordnet_graph(listed, map_names(names, overrides=mapping), names)
     path = Path(spec)
     if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or _is_file_path(path):
         if mapping is not None:
@@ -217,7 +223,8 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
         if len(names) > 1:
             raise
         raise SourceError(
-            f"unknown hierarchy source {spec!r}. Use a dataset ({', '.join(mapping_names())}), "
+            f"unknown hierarchy source {spec!r}. Use a dataset "
+            f"({', '.join([*mapping_names(), *WNID_LISTS])}), "
             f"{' or '.join(WORDNET_SOURCES)}, a hierarchy file (.tsv, .csv, .txt, .json), or a "
             f"comma-separated list of class names (e.g. 'dog,cat,truck'). As a class name: {exc}"
         ) from None
