@@ -25,6 +25,7 @@ __all__ = [
     "predict",
     "pretrained",
     "resume",
+    "score",
     "train",
 ]
 

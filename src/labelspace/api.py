@@ -43,13 +43,16 @@ def label_space(
     dim: int = 10,
     seed: int = 0,
     mapping: str | Path | None = None,
+    edge_order: str | None = None,
 ) -> LabelSpace:
     """The label space of a set of classes: their hierarchy and a label embedding.
 
     ``source`` is a dataset name (``"cifar10"``), class names, synset names or wnids (a list,
     or one comma-separated string), mapped to WordNet (``mapping``: a name<TAB>synset file of
-    your own senses), or a hierarchy file (.tsv/.csv/.txt edge list or .json tree) whose
-    leaves are the classes. ``embedding`` is a kind (``poincare``, ``euclidean``, ``sphere``,
+    your own senses), or a hierarchy file (.tsv/.csv/.txt edge list, .json tree or .pkl[.xz]
+    pickled nltk tree) whose leaves are the classes (sorted by name). ``edge_order``
+    (``"child-parent"`` or ``"parent-child"``, the is_a convention) is an edge list's column
+    order (docs/formats.md). ``embedding`` is a kind (``poincare``, ``euclidean``, ``sphere``,
     ``text``, ``poincare+text``, ``random``, ``onehot``), a file written by ``labelspace
     embed``, or ``None`` for the hierarchy alone; ``dim`` and ``seed`` set a trained
     embedding's dimension and seed.
@@ -63,10 +66,11 @@ def label_space(
     key = spec.strip().lower()
     if not spec.strip():
         raise InputError("label_space needs classes: a dataset name, class names or a file")
-    if key in DATASET_CLASSES and mapping is None:
+    if key in DATASET_CLASSES and mapping is None and edge_order is None:
         classes, synsets = list(DATASET_CLASSES[key]), dataset_synsets(key)
         return build_label_space(key, classes, synsets, embedding, dim=dim, seed=seed)
-    graph = load_source(spec, mapping=mapping)  # checks files, names and the mapping
+    # checks files, names, the mapping and the edge order
+    graph = load_source(spec, mapping=mapping, edge_order=edge_order)
     if graph.wordnet:
         classes = (
             list(DATASET_CLASSES[key])
@@ -117,11 +121,35 @@ def resume(run: str | Path) -> dict[str, Any]:
     return train_run(TrainConfig(), Path(run), resume=True, progress=False)
 
 
-def evaluate(run: str | Path) -> dict[str, Any]:
-    """Evaluate a run's final weights on its test set again; returns the metrics."""
+def evaluate(run: str | Path, *, distances: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a run's final weights on its test set again; returns the metrics.
+    ``distances``: a published distance file that gives the cost of every mistake."""
     from labelspace.training.evaluate import evaluate_run
 
-    return evaluate_run(Path(run))
+    return evaluate_run(Path(run), distances=distances)
+
+
+def score(
+    scores: Any,
+    targets: Any,
+    classes: str | Sequence[str],
+    distances: str | Path | None = None,
+    *,
+    hierarchy: str | Path | None = None,
+    kind: str = "auto",
+) -> dict[str, Any]:
+    """The metrics of any model's ``(N, C)`` scores (logits or probabilities; an array or a
+    tensor) against ``targets`` (N class indices): the metric table of a run, the CRM
+    re-ranking and the back-off curve.
+
+    ``classes`` lists the classes in column order (names, synset names or wnids), or is a
+    hierarchy source (``"cifar100"``, ``"imagenet"``, a hierarchy file) whose classes are the
+    columns. ``hierarchy`` is the source the listed classes live in (default: WordNet).
+    ``distances`` is a published distance file for the cost of each mistake (default: the
+    LCA height in the class tree). ``kind``: ``auto``, ``logits`` or ``probabilities``."""
+    from labelspace.analysis.score import score as score_scores
+
+    return score_scores(scores, targets, classes, distances, hierarchy=hierarchy, kind=kind)
 
 
 def predict(
