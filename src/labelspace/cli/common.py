@@ -50,12 +50,21 @@ def fail(message: str) -> typer.Exit:
 SourceArg = Annotated[
     str,
     typer.Argument(
-        help="fashion-mnist, cifar10, cifar100, mammals, nouns, a hierarchy file (.tsv/.csv/.json) "
-        "or comma-separated class names.",
+        help="fashion-mnist, cifar10, cifar100, mammals, nouns, a hierarchy file "
+        "(.tsv/.csv/.txt/.json, or a pickled nltk tree .pkl[.xz]) or comma-separated class names.",
     ),
 ]
 MappingOpt = Annotated[
     Path | None, typer.Option("--mapping", help="Override file: name<TAB>synset per line.")
+]
+EdgeOrderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--edge-order",
+        metavar="ORDER",
+        help="Column order of an edge-list SOURCE: child-parent, or parent-child (the is_a "
+        "convention of wordnet.is_a.txt and *_isa.txt files, assumed for those names).",
+    ),
 ]
 RunArg = Annotated[Path, typer.Argument(help="Run folder (config, checkpoints, metrics, report).")]
 DistancesOpt = Annotated[
@@ -254,12 +263,12 @@ def command_line() -> str:
     return " ".join(["labelspace", *(shlex.quote(a) for a in sys.argv[1:])])
 
 
-def load_graph(source: str, mapping: Path | None):
+def load_graph(source: str, mapping: Path | None, edge_order: str | None = None):
     """The label graph of a hierarchy source, with a status line while WordNet is read."""
     from labelspace.hierarchy.sources import load_source
 
     with console.status(f"building the hierarchy of {source} ..."):
-        return load_source(source, mapping=mapping)
+        return load_source(source, mapping=mapping, edge_order=edge_order)
 
 
 def progress() -> Progress:

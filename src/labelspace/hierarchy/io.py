@@ -1,43 +1,49 @@
-"""Custom label hierarchies from files: edge lists and nested JSON trees.
+"""Custom label hierarchies from files: edge lists, nested JSON trees and tree pickles.
 
-Users who do not want WordNet describe their labels in a small file:
+Users who do not want WordNet describe their labels in a small file; published hierarchies
+come in the same forms:
 
-* ``.tsv`` / ``.csv`` / ``.txt`` edge lists: one ``child<sep>parent`` pair per line, tab for
-  ``.tsv``, comma for ``.csv`` (quote names that contain commas), and for ``.txt`` a tab if the
-  first data line has one, else a comma. An optional ``child<sep>parent`` header line, whole-line
-  ``#`` comments and blank lines are allowed; names are stripped; repeated edges are ignored.
+* ``.tsv`` / ``.csv`` / ``.txt`` edge lists (:mod:`labelspace.hierarchy.edge_lists`): one edge
+  per line, ``child<sep>parent`` (tab for ``.tsv``, comma for ``.csv``, either for ``.txt``),
+  or ``parent child`` separated by whitespace in the is_a convention of ImageNet's
+  ``wordnet.is_a.txt`` and the ``*_isa.txt`` files, chosen by ``edge_order`` or the file name;
+  the column order is never guessed. Optional header line, whole-line ``#`` comments and blank
+  lines are allowed; names are stripped; repeated edges are ignored.
 * ``.json`` nested trees, either verbose ``{"name": "animal", "children": [{"name": "dog"}]}``
   or compact ``{"animal": {"dog": {}, "cat": {"tabby": null}}}``. A leaf is ``{}``, ``null``
   or a name in a list of strings (``{"animal": ["dog", "cat"]}``). A top-level list holds
   several trees. A node may appear under several parents (a DAG).
+* ``.pkl`` / ``.pkl.xz`` pickled nltk trees (:mod:`labelspace.hierarchy.tree_pickles`), read
+  without running any code the pickle might hold.
 
-Classes default to the leaves (nodes without children). Every problem with a file raises
-:class:`HierarchyFileError`, whose message says which file, what is wrong, where, and what to
-do. Reading never writes anything; :mod:`labelspace.hierarchy.writing` writes the TSV form.
+Classes default to the leaves (nodes without children), in sorted order. Every problem with a
+file raises :class:`HierarchyFileError`, whose message says which file, what is wrong, where,
+and what to do. Reading never writes anything; :mod:`labelspace.hierarchy.writing` writes the
+TSV form and :mod:`labelspace.hierarchy.export` the is_a, distance and JSON forms.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
 import logging
 import os
 from collections.abc import Sequence
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
-from labelspace.hierarchy.graph import Hierarchy, HierarchyError, find_cycle
+from labelspace.hierarchy.edge_lists import EDGE_LIST_SUFFIXES, check_edge_order, read_edge_list
+from labelspace.hierarchy.file_edges import Edges, HierarchyFileError, read_text
+from labelspace.hierarchy.graph import Hierarchy, HierarchyError
+from labelspace.hierarchy.tree_pickles import PICKLE_SUFFIXES, is_pickle_name, read_tree_pickle
 
 log = logging.getLogger(__name__)
 
-EDGE_LIST_SUFFIXES = (".tsv", ".csv", ".txt")
 JSON_SUFFIXES = (".json",)
-_SEPARATOR_NAMES = {"\t": "a tab", ",": "a comma"}
 _FORMAT_HELP = (
-    "Use .tsv, .csv or .txt for an edge list (one 'child<sep>parent' pair per line) "
-    "or .json for a nested tree"
+    "Use .tsv, .csv or .txt for an edge list (one 'child<sep>parent' pair per line, or "
+    "'parent child' in an *_isa.txt file), .json for a nested tree, or .pkl / .pkl.xz for a "
+    "pickled nltk tree"
 )
 _JSON_SHAPES = (
     'Write a tree such as {"name": "animal", "children": [{"name": "dog"}]} or '
@@ -47,32 +53,17 @@ _JSON_SHAPES = (
 __all__ = [
     "EDGE_LIST_SUFFIXES",
     "JSON_SUFFIXES",
+    "PICKLE_SUFFIXES",
     "HierarchyFileError",
+    "is_hierarchy_file_name",
     "read_hierarchy",
 ]
 
 
-class HierarchyFileError(HierarchyError):
-    """A hierarchy file that cannot be read (or written): which file, what, where, what to do.
-
-    ``path`` and ``line`` (1-based, edge lists only; ``None`` otherwise) are kept as attributes
-    so that callers can point at the spot without parsing the message.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        problem: str,
-        *,
-        line: int | None = None,
-        hint: str | None = None,
-    ) -> None:
-        self.path = Path(path)
-        self.line = line
-        self.problem = problem
-        self.hint = hint
-        where = f"{self.path}, line {line}" if line is not None else f"{self.path}"
-        super().__init__(f"hierarchy file {where}: {problem}" + (f". {hint}" if hint else ""))
+def is_hierarchy_file_name(path: str | os.PathLike[str]) -> bool:
+    """Whether the name ends in a suffix :func:`read_hierarchy` reads (case ignored)."""
+    path = Path(path)
+    return path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or is_pickle_name(path)
 
 
 # --------------------------------------------------------------------------------- reading
@@ -81,27 +72,44 @@ def read_hierarchy(
     classes: Sequence[str] | None = None,
     *,
     restrict_to_classes: bool = True,
+    edge_order: str | None = None,
 ) -> Hierarchy:
-    """Read a hierarchy from an edge list or JSON tree file, chosen by the file's suffix.
+    """Read a hierarchy from an edge list, JSON tree or tree pickle, chosen by the suffix.
 
-    ``classes`` (default: the leaves) and ``restrict_to_classes`` are passed on to
-    :meth:`Hierarchy.from_parents`. Several roots are joined under a virtual root; the note
-    saying so is in :attr:`Hierarchy.notes` and is logged as a warning, since an unintended
-    extra root is usually a misspelt parent name.
+    ``classes`` (default: the leaves, sorted by name) and ``restrict_to_classes`` are passed
+    on to :meth:`Hierarchy.from_parents`. ``edge_order`` (``"child-parent"`` or
+    ``"parent-child"``) gives the column order of an edge list
+    (:mod:`labelspace.hierarchy.edge_lists`); other formats refuse it. Several roots are
+    joined under a virtual root; the note saying so is in :attr:`Hierarchy.notes` and is logged
+    as a warning, since an unintended extra root is usually a misspelt parent name.
+
+    Raises:
+        HierarchyFileError: the file cannot be read as a hierarchy (the message says why).
+        labelspace.hierarchy.safe_pickle.PickleRefusedError: a pickle that could run code.
     """
     path = Path(path)
     if isinstance(classes, str):
         raise TypeError(f"classes must be a sequence of names, not the string {classes!r}")
+    check_edge_order(edge_order)
     if not path.exists():
         relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
         raise HierarchyFileError(path, "file not found", hint=f"Check the path{relative}")
     if not path.is_file():
         raise HierarchyFileError(path, "not a regular file", hint="Give the path of a file")
     suffix = path.suffix.lower()
+    if edge_order is not None and suffix not in EDGE_LIST_SUFFIXES:
+        raise HierarchyFileError(
+            path,
+            f"an edge order ({edge_order}) was given, but this is not an edge list",
+            hint="Leave out --edge-order: it gives the column order of .tsv, .csv and .txt "
+            "edge lists, and a tree says itself which node is the parent",
+        )
     if suffix in EDGE_LIST_SUFFIXES:
-        edges = _read_edge_list(path, suffix)
+        edges = read_edge_list(path, edge_order)
     elif suffix in JSON_SUFFIXES:
         edges = _read_json(path)
+    elif is_pickle_name(path):
+        edges = read_tree_pickle(path)
     else:
         raise HierarchyFileError(
             path,
@@ -122,51 +130,7 @@ def read_hierarchy(
     return hierarchy
 
 
-class _Edges:
-    """(child, parent) pairs collected from a file, each remembered with where it came from."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.parents: dict[str, list[str]] = {}  # every node is a key, roots map to []
-        self.where: dict[tuple[str, str], str] = {}  # first place each edge was seen
-        self.lines: dict[tuple[str, str], int] = {}
-
-    def node(self, name: str) -> None:
-        self.parents.setdefault(name, [])
-
-    def add(self, child: str, parent: str, where: str, line: int | None = None) -> None:
-        if child == parent:
-            raise HierarchyFileError(
-                self.path,
-                f"self-loop: {child!r} is given as its own parent"
-                + ("" if line is not None else f" ({where})"),
-                line=line,
-                hint="Remove that edge: a node cannot be its own parent",
-            )
-        self.node(parent)
-        ps = self.parents.setdefault(child, [])
-        if parent not in ps:  # repeated edges are harmless
-            ps.append(parent)
-            self.where[child, parent] = where
-            if line is not None:
-                self.lines[child, parent] = line
-
-    def check_acyclic(self) -> None:
-        cycle = find_cycle(self.parents, set(self.parents))
-        if not cycle:
-            return
-        pairs = list(pairwise(cycle))
-        first_line = min((self.lines[e] for e in pairs if e in self.lines), default=None)
-        raise HierarchyFileError(
-            self.path,
-            f"cycle: {' -> '.join(cycle)} (each arrow goes from a child to its parent; "
-            f"edges at {', '.join(self.where[e] for e in pairs)})",
-            line=first_line,
-            hint="A node cannot be its own ancestor: remove or reverse one of these edges",
-        )
-
-
-def _check_classes(path: Path, edges: _Edges, classes: Sequence[str]) -> None:
+def _check_classes(path: Path, edges: Edges, classes: Sequence[str]) -> None:
     """Name every class missing from the file (with close matches), not just the first few."""
     missing = [c for c in dict.fromkeys(classes) if c not in edges.parents]
     if not missing:
@@ -188,91 +152,10 @@ def _check_classes(path: Path, edges: _Edges, classes: Sequence[str]) -> None:
     )
 
 
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise HierarchyFileError(
-            path, f"cannot be read ({err.strerror})", hint="Check the file's permissions"
-        ) from None
-    try:
-        return data.decode("utf-8-sig")  # tolerate the BOM that spreadsheet exports add
-    except UnicodeDecodeError as err:
-        raise HierarchyFileError(
-            path,
-            f"not UTF-8 text (byte {err.start} of the file: {err.reason})",
-            line=data[: err.start].count(b"\n") + 1,
-            hint="Save the file as UTF-8",
-        ) from None
-
-
-# ---------------------------------------------------------------- edge lists
-def _read_edge_list(path: Path, suffix: str) -> _Edges:
-    """Parse ``child<sep>parent`` lines; the separator comes from the suffix (or the data)."""
-    edges = _Edges(path)
-    sep = {".tsv": "\t", ".csv": ","}.get(suffix)
-    header_checked = False
-    for number, raw in enumerate(_read_text(path).split("\n"), start=1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        if sep is None:  # .txt: the first data line decides
-            sep = "\t" if "\t" in text else ","
-        # Split before stripping, so that "dog<TAB>" reads as an empty parent, not one field.
-        fields = _split(path, number, raw.rstrip("\r") if sep == "\t" else text, sep)
-        if not header_checked:
-            header_checked = True
-            if [f.lower() for f in fields] == ["child", "parent"]:
-                continue
-        if len(fields) != 2:
-            raise HierarchyFileError(
-                path,
-                f"expected 2 fields (child{_show(sep)}parent) separated by "
-                f"{_SEPARATOR_NAMES[sep]}, found {len(fields)}: {raw.rstrip(chr(13))!r}",
-                line=number,
-                hint=f"Write one child and one parent per line, separated by "
-                f"{_SEPARATOR_NAMES[sep]}"
-                + (" (quote names that contain commas)" if sep == "," else ""),
-            )
-        child, parent = fields
-        if not child or not parent:
-            role = "child" if not child else "parent"
-            raise HierarchyFileError(
-                path,
-                f"empty {role} name in {raw.rstrip(chr(13))!r}",
-                line=number,
-                hint="Give both a child and a parent name on every line",
-            )
-        edges.add(child, parent, f"line {number}", number)
-    if not edges.parents:
-        raise HierarchyFileError(
-            path,
-            "empty file: no edges (only blank lines, comments or a header)",
-            hint=f"Add one 'child{_show(sep or chr(9))}parent' line per edge",
-        )
-    return edges
-
-
-def _split(path: Path, number: int, text: str, sep: str) -> list[str]:
-    if sep == "\t":
-        return [f.strip() for f in text.split("\t")]
-    try:
-        (row,) = csv.reader([text], strict=True, skipinitialspace=True)
-    except csv.Error as err:
-        raise HierarchyFileError(
-            path, f"malformed CSV ({err}): {text!r}", line=number, hint="Check the quotes"
-        ) from None
-    return [f.strip() for f in row]
-
-
-def _show(sep: str) -> str:
-    return "<TAB>" if sep == "\t" else sep
-
-
 # ---------------------------------------------------------------- JSON trees
-def _read_json(path: Path) -> _Edges:
+def _read_json(path: Path) -> Edges:
     """Parse a verbose or compact nested tree (or a list of trees) into edges."""
-    text = _read_text(path)
+    text = read_text(path)
     if not text.strip():
         raise HierarchyFileError(path, "empty file", hint=_JSON_SHAPES)
     duplicates: list[str] = []
@@ -303,7 +186,7 @@ def _read_json(path: Path) -> _Edges:
             "(JSON would keep only the last)",
             hint="Merge the entries with the same name into one",
         )
-    edges = _Edges(path)
+    edges = Edges(path)
     if isinstance(data, list):
         for i, item in enumerate(data):
             _walk_item(edges, item, None, f"$[{i}]")
@@ -316,7 +199,7 @@ def _read_json(path: Path) -> _Edges:
     return edges
 
 
-def _walk_item(edges: _Edges, item: Any, parent: str | None, where: str) -> None:
+def _walk_item(edges: Edges, item: Any, parent: str | None, where: str) -> None:
     """One entry of a list (or the top level): a name, a verbose node or a compact mapping."""
     if isinstance(item, str):
         _attach(edges, _name(edges.path, item, where), parent, where)
@@ -332,7 +215,7 @@ def _is_verbose(obj: dict[str, Any]) -> bool:
     return "name" in obj and (isinstance(obj["name"], str) or "children" in obj)
 
 
-def _walk_verbose(edges: _Edges, obj: dict[str, Any], parent: str | None, where: str) -> None:
+def _walk_verbose(edges: Edges, obj: dict[str, Any], parent: str | None, where: str) -> None:
     if not isinstance(obj["name"], str):
         _shape_error(edges.path, f"'name' at {where} is {_kind(obj['name'])}, not a string")
     name = _name(edges.path, obj["name"], f"{where}.name")
@@ -361,7 +244,7 @@ def _walk_verbose(edges: _Edges, obj: dict[str, Any], parent: str | None, where:
         _walk_item(edges, child, name, f"{where}.children[{i}]")
 
 
-def _walk_compact(edges: _Edges, obj: dict[str, Any], parent: str | None, where: str) -> None:
+def _walk_compact(edges: Edges, obj: dict[str, Any], parent: str | None, where: str) -> None:
     for key, value in obj.items():
         here = _path(where, key)
         name = _name(edges.path, key, here)
@@ -381,7 +264,7 @@ def _walk_compact(edges: _Edges, obj: dict[str, Any], parent: str | None, where:
             )
 
 
-def _attach(edges: _Edges, name: str, parent: str | None, where: str) -> None:
+def _attach(edges: Edges, name: str, parent: str | None, where: str) -> None:
     if parent is None:
         edges.node(name)
     else:

@@ -18,8 +18,9 @@ import numpy as np
 
 from labelspace.errors import InputError
 from labelspace.hierarchy.closures import reference_mammal_closure, reference_noun_closure
+from labelspace.hierarchy.edge_lists import check_edge_order
 from labelspace.hierarchy.graph import Hierarchy
-from labelspace.hierarchy.io import EDGE_LIST_SUFFIXES, JSON_SUFFIXES, read_hierarchy
+from labelspace.hierarchy.io import is_hierarchy_file_name, read_hierarchy
 from labelspace.hierarchy.mapping import UnmappedNameError, map_names, refuse_shared
 from labelspace.hierarchy.mapping_files import (
     dataset_classes,
@@ -167,24 +168,39 @@ def _is_file_path(path: Path) -> bool:
         return False
 
 
-def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
+def load_source(
+    spec: str, *, mapping: str | Path | None = None, edge_order: str | None = None
+) -> LabelGraph:
     """Resolve a source given on the command line.
 
     ``spec`` is a dataset name (one with a shipped mapping: :func:`mapping_names`), an
     ImageNet wnid list (``imagenet`` or ``imagenet-1k``, ``imagenet12k``, ``imagenet21k``:
     :data:`~labelspace.hierarchy.wnid_lists.WNID_LISTS`, classes named by wnid),
     ``mammals`` or ``nouns`` (the reference closures), a hierarchy file (.tsv/.csv/.txt edge
-    list or .json tree), or a comma-separated list of class names, synset names or wnids
+    list, .json tree, or .pkl/.pkl.xz pickled nltk tree, whose classes are its leaves in sorted
+    order), or a comma-separated list of class names, synset names or wnids
     (``dog,cat,n04490091``).
     ``mapping`` is an override file (name<TAB>synset) for name lookups; it applies to dataset
     names and class lists only (the other sources name their nodes themselves), and is
-    refused with the others rather than ignored.
+    refused with the others rather than ignored. ``edge_order`` (``"child-parent"`` or
+    ``"parent-child"``, the is_a convention) is the column order of an edge-list file
+    (:mod:`labelspace.hierarchy.edge_lists`); it too is refused with any other source.
 
     Raises:
-        SourceError: an unknown source, or a ``mapping`` with a source that does not use one.
+        SourceError: an unknown source, or a ``mapping`` or ``edge_order`` with a source that
+            does not use one.
         labelspace.hierarchy.mapping.SharedSynsetError: two classes that map to one synset.
     """
+    check_edge_order(edge_order)
     key = spec.strip().lower()
+    path = Path(spec)
+    named = key in WORDNET_SOURCES or key in mapping_names()  # a name wins over a file
+    is_file = not named and (is_hierarchy_file_name(path) or _is_file_path(path))
+    if edge_order is not None and not is_file:
+        raise SourceError(
+            f"--edge-order gives the column order of an edge-list file; {spec} is not a file, "
+            "so leave --edge-order out"
+        )
     if mapping is not None and key in WORDNET_SOURCES:
         raise SourceError(
             f"--mapping maps class names to WordNet synsets; {key} is made of synsets "
@@ -207,15 +223,15 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
     if (listed := wnid_list_key(key)) is not None:  # ImageNet's: classes named by wnid
         names = list(wnid_list(listed))
         return wordnet_graph(listed, map_names(names, overrides=mapping), names)
-    path = Path(spec)
-    if path.suffix.lower() in (*EDGE_LIST_SUFFIXES, *JSON_SUFFIXES) or _is_file_path(path):
+    if is_file:
         if mapping is not None:
             raise SourceError(
                 f"--mapping maps class names to WordNet synsets; the hierarchy file {spec} "
                 "names its nodes itself, so leave --mapping out"
             )
-        hierarchy = read_hierarchy(path)
-        return LabelGraph(path.stem, hierarchy, hierarchy.closure(), wordnet=False)
+        hierarchy = read_hierarchy(path, edge_order=edge_order)
+        name = path.name[: -len(".pkl.xz")] if path.name.lower().endswith(".pkl.xz") else path.stem
+        return LabelGraph(name, hierarchy, hierarchy.closure(), wordnet=False)
     names = [n.strip() for n in spec.split(",") if n.strip()]
     try:
         synsets = map_names(names, overrides=mapping)
@@ -225,7 +241,8 @@ def load_source(spec: str, *, mapping: str | Path | None = None) -> LabelGraph:
         raise SourceError(
             f"unknown hierarchy source {spec!r}. Use a dataset "
             f"({', '.join([*mapping_names(), *WNID_LISTS])}), "
-            f"{' or '.join(WORDNET_SOURCES)}, a hierarchy file (.tsv, .csv, .txt, .json), or a "
-            f"comma-separated list of class names (e.g. 'dog,cat,truck'). As a class name: {exc}"
+            f"{' or '.join(WORDNET_SOURCES)}, a hierarchy file (.tsv, .csv, .txt, .json, .pkl), "
+            "or a comma-separated list of class names (e.g. 'dog,cat,truck'). As a class "
+            f"name: {exc}"
         ) from None
     return wordnet_graph("classes", synsets, names)
