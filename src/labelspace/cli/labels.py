@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from labelspace.cli.common import (
+    EdgeOrderOpt,
     MappingOpt,
     SourceArg,
     config_from,
@@ -29,15 +30,36 @@ POINCARE = PoincareConfig()  # the defaults of the embedding options
 def hierarchy(
     source: SourceArg = "fashion-mnist",
     mapping: MappingOpt = None,
+    edge_order: EdgeOrderOpt = None,
     max_children: Annotated[int, typer.Option(help="Children shown per node.")] = 30,
     tree: Annotated[bool, typer.Option(help="Print the tree.")] = True,
     max_nodes: Annotated[
         int, typer.Option(help="Lines of the tree shown (0: all; ImageNet-21k has 28,136 nodes).")
     ] = MAX_NODES,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Also write the hierarchy to this folder in the better-mistakes formats: "
+            "isa.txt, distances.txt.xz, tree.json, classes.txt.",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="With --export: replace an existing non-empty folder.")
+    ] = False,
 ) -> None:
     """Show the hierarchy of a dataset, WordNet's mammals or nouns, a class list or a file."""
-    graph = load_graph(source, mapping)
+    from labelspace.files import check_output
+
+    if export is not None:
+        check_output(export, overwrite=overwrite, option="--export", folder=True)
+    graph = load_graph(source, mapping, edge_order)
     h = graph.hierarchy
+    if export is not None:
+        from labelspace.hierarchy.export import export_hierarchy
+
+        with console.status(f"writing {export} ..."):
+            export_hierarchy(graph, export, overwrite=overwrite)
     if tree:
         console.print(limit_tree(h.tree(max_children=max_children), max_nodes))
     table = Table(title=f"hierarchy: {graph.name}", show_header=False)
@@ -50,6 +72,8 @@ def hierarchy(
     for note in shown_notes(h.notes):
         table.add_row("note", note)
     console.print(table)
+    if export is not None:
+        console.print(f"wrote {export}: isa.txt, distances.txt.xz, tree.json, classes.txt")
 
 
 def train_embedding(graph, kind: str, config: PoincareConfig, *, name: str, device: str = "cpu"):
@@ -148,6 +172,7 @@ def embed(
         Path | None, typer.Option(help="Also draw the Poincaré disk to this PNG.")
     ] = None,
     mapping: MappingOpt = None,
+    edge_order: EdgeOrderOpt = None,
 ) -> None:
     """Train (or compute) a label embedding and save it."""
     from labelspace.embeddings.build import KINDS
@@ -172,7 +197,7 @@ def embed(
         raise fail("--direction-lr turns points of the Poincaré ball; it needs --kind poincare")
     config = config_from(PoincareConfig, locals(), burnin_epochs=burnin)
     config.validate()
-    graph = load_graph(source, mapping)
+    graph = load_graph(source, mapping, edge_order)
     held_out = train_pairs = None
     train_graph = graph
     if holdout > 0:
@@ -216,6 +241,7 @@ def evaluate_embedding(
         int | None, typer.Option(help="Evaluate a random sample of nodes.")
     ] = None,
     mapping: MappingOpt = None,
+    edge_order: EdgeOrderOpt = None,
 ) -> None:
     """Reconstruction mean rank and MAP of a saved embedding against a hierarchy."""
     from labelspace.embeddings.evaluate import check_evaluation_options
@@ -223,7 +249,7 @@ def evaluate_embedding(
 
     check_evaluation_options(sample_nodes)
     emb = LabelEmbedding.load(path)
-    graph = load_graph(source, mapping)
+    graph = load_graph(source, mapping, edge_order)
     if emb.labels != graph.labels:
         emb.subset(graph.hierarchy.classes)  # names the missing classes first, if any
         emb = emb.subset(graph.labels)
@@ -238,6 +264,7 @@ def plot_disk(
     overwrite: bool = False,
     max_labels: int = 60,
     mapping: MappingOpt = None,
+    edge_order: EdgeOrderOpt = None,
 ) -> None:
     """Draw a Poincaré embedding in the disk with its hierarchy's edges."""
     from labelspace.embeddings.store import LabelEmbedding
@@ -246,7 +273,7 @@ def plot_disk(
 
     check_output(out, overwrite=overwrite, option="--out")
     emb = LabelEmbedding.load(path)
-    graph = load_graph(source, mapping)
+    graph = load_graph(source, mapping, edge_order)
     plot_poincare_disk(emb, graph.hierarchy, out, max_labels=max_labels, overwrite=overwrite)
     console.print(f"wrote {out}")
 
