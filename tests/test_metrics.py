@@ -189,3 +189,20 @@ def test_real_hierarchy_summarize(cifar10):
     assert severity_histogram(scores.argmax(1), targets, lca).sum() == int(
         (scores.argmax(1) != targets).sum()
     )
+
+
+def test_ranking_breaks_ties_like_a_stable_sort():
+    from labelspace.metrics.hierarchical import _ranked
+
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(200):
+        rows, classes = (
+            int(torch.randint(1, 30, (1,), generator=gen)),
+            int(torch.randint(1, 12, (1,), generator=gen)),
+        )
+        scores = torch.randint(0, 4, (rows, classes), generator=gen).float()  # many ties
+        if trial % 3 == 0:
+            scores = torch.randn(rows, classes, generator=gen)
+        k = int(torch.randint(1, classes + 1, (1,), generator=gen))
+        expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(_ranked(scores, k), expected)

@@ -155,8 +155,23 @@ def _require_integer(cost: torch.Tensor, what: str) -> torch.Tensor:
 
 
 def _ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the k highest scores per row; ties go to the smaller index (stable sort)."""
-    return torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+    """Indices of the k highest scores per row; ties go to the smaller index.
+
+    The same as a stable descending sort, without sorting every row in full (ImageNet's
+    50,000 x 1,000): ``topk`` picks k, which are put in order by (score, index); a row where
+    the k-th score is tied with a score that ``topk`` left out is sorted in full instead,
+    since ``topk`` may have kept the larger of the tied indices."""
+    values, indices = torch.topk(scores, k, dim=1)
+    by_index = indices.sort(dim=1).indices  # ascending index, then stable by score
+    indices = indices.gather(1, by_index)
+    order = values.gather(1, by_index).sort(dim=1, descending=True, stable=True).indices
+    indices = indices.gather(1, order)
+    kth = values[:, -1:]
+    unsure = ((scores == kth).sum(dim=1) > (values == kth).sum(dim=1)).nonzero().flatten()
+    if len(unsure):
+        full = torch.sort(scores[unsure], dim=1, descending=True, stable=True).indices[:, :k]
+        indices[unsure] = full
+    return indices
 
 
 # ------------------------------------------------------------------------------- metrics
