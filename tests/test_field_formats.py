@@ -281,3 +281,13 @@ def test_the_cli_refuses_a_pickle_that_would_run_code_in_one_line(tmp_path: Path
     assert "evil.pkl: refused to read this pickle" in " ".join(result.stderr.split())
     assert "Traceback" not in result.output
     assert not marker.exists()
+
+
+def test_the_python_api_takes_the_edge_order(tmp_path: Path) -> None:
+    import labelspace
+
+    path = write(tmp_path / "tree.txt", IS_A)
+    space = labelspace.label_space(path, embedding=None, edge_order="parent-child")
+    assert space.classes == ["cat", "dog"] and edge_set(space.hierarchy) == edge_set(EXPECTED)
+    with pytest.raises(SourceError, match="--edge-order"):
+        labelspace.label_space("cifar10", embedding=None, edge_order="parent-child")
