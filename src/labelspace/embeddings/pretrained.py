@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelspace.embeddings.store import EmbeddingFileError, LabelEmbedding
 from labelspace.errors import InputError
+
+if TYPE_CHECKING:
+    from labelspace.embeddings.poincare_config import PoincareConfig
+    from labelspace.hierarchy.sources import LabelGraph
+
+log = logging.getLogger(__name__)
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 MANIFEST = PRETRAINED_DIR / "manifest.json"
@@ -92,3 +99,40 @@ def pretrained(name: str) -> LabelEmbedding:
             "or replaced); reinstall labelspace or rebuild it with `make pretrained`"
         )
     return LabelEmbedding.load(entry.path)
+
+
+def shipped_for(graph: LabelGraph, kind: str, config: PoincareConfig) -> LabelEmbedding | None:
+    """The shipped embedding that training ``kind`` on ``graph`` with ``config`` stands for:
+    one of the same kind trained with exactly these options (dimension, seed, epochs, ...) on
+    exactly these nodes, in the graph's node order; None when no shipped one is.
+
+    So a run on ImageNet-1k's classes with the default 32-d Poincaré label space takes
+    ``imagenet-1k-poincare-32d`` in a second instead of training it for minutes. Its training
+    record names it (``"pretrained"``). A shipped file that fails its checksum is passed over
+    with a warning: training the embedding instead is always possible.
+    """
+    labels = graph.labels
+    wanted = asdict(config)
+    for entry in catalogue().values():
+        if (
+            entry.dim != config.dim
+            or entry.nodes != len(labels)
+            or entry.options.get("seed") != config.seed
+        ):
+            continue  # told apart by the manifest, without reading the file
+        try:
+            shipped = pretrained(entry.name)
+        except EmbeddingFileError as err:
+            log.warning("%s; training the embedding instead", err)
+            continue
+        if (
+            shipped.kind != kind
+            or shipped.training.get("config") != wanted
+            or set(shipped.labels) != set(labels)
+        ):
+            continue
+        found = shipped.subset(labels)
+        found.synsets = graph.synsets
+        found.training = {**found.training, "source": graph.name, "pretrained": entry.name}
+        return found
+    return None

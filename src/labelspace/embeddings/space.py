@@ -7,7 +7,6 @@ label vectors, the same class node of the hierarchy and the same dataset target.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,8 +18,6 @@ from labelspace.embeddings.store import EmbeddingFileError, LabelEmbedding
 from labelspace.errors import InputError
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.hierarchy.sources import own_leaf, split_own_leaf, wordnet_graph
-
-log = logging.getLogger(__name__)
 
 EMBEDDING_FILE = "embedding.safetensors"
 
@@ -158,6 +155,7 @@ def build_label_space(
     seed: int = 0,
     device: str = "cpu",
     distances: str | Path | None = None,
+    use_shipped: bool = True,
 ) -> LabelSpace:
     """The label space of a dataset's classes.
 
@@ -167,7 +165,10 @@ def build_label_space(
     :mod:`labelspace.embeddings.pretrained`) or a saved embedding file; a file or shipped
     embedding must contain every class's node (:attr:`LabelSpace.nodes`). ``distances``
     is a published distance file that gives the cost of every mistake instead of the LCA
-    height (:meth:`LabelSpace.use_distances`).
+    height (:meth:`LabelSpace.use_distances`). A kind is built by
+    :func:`~labelspace.embeddings.reuse.label_embedding`, which logs its progress; with
+    ``use_shipped``, a shipped embedding trained with the same options on the same hierarchy
+    stands in for training (ImageNet-1k's classes in a 32-d Poincaré space, for one).
     """
     graph = wordnet_graph(name, list(synsets), list(classes))
     notes = list(graph.hierarchy.notes)
@@ -188,17 +189,19 @@ def build_label_space(
         space.embedding = LabelEmbedding.load(embedding)
         _check_own_leaves(space, embedding)
     else:
-        from labelspace.embeddings.build import KINDS, build_embedding
+        from labelspace.embeddings.build import KINDS
         from labelspace.embeddings.poincare_config import PoincareConfig
+        from labelspace.embeddings.reuse import label_embedding
 
         if embedding not in KINDS:
             raise InputError(
                 f"unknown label embedding {embedding!r}: use one of {', '.join(KINDS)} or a "
                 "file written by `labelspace embed` (.safetensors)"
             )
-        log.info("building the %s label embedding of %d classes", embedding, len(classes))
         config = PoincareConfig(dim=dim, seed=seed)
-        space.embedding = build_embedding(graph, str(embedding), config=config, device=device)
+        space.embedding = label_embedding(
+            graph, str(embedding), config, device=device, shipped=use_shipped
+        )
     space.embedding.subset(space.nodes)  # every class must have a vector: clear error if not
     return space
 

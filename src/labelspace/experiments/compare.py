@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from labelspace.analysis.analyze import AnalysisConfig
+from labelspace.embeddings.reuse import built_once
 from labelspace.errors import InputError, LabelspaceError
 from labelspace.files import atomic_write_text, check_output, first_missing, removed_on_failure
 from labelspace.models.methods import get_method
@@ -120,8 +121,13 @@ def run_comparison(
     # A run that fails (a diverged model, an evaluation error) does not stop the others: the
     # report covers the methods that finished, lists the failures, and the comparison then
     # ends with an error naming them (a rerun resumes or finishes what failed).
-    with removed_on_failure(
-        first_missing(out), keep=lambda: any(p.is_file() for p in out.rglob("*"))
+    # Methods that share a label embedding (poincare and joint; each seed its own) get the
+    # one built for the first of them (built_once).
+    with (
+        removed_on_failure(
+            first_missing(out), keep=lambda: any(p.is_file() for p in out.rglob("*"))
+        ),
+        built_once(),
     ):
         done: set[Path] = set()
         failures: dict[str, str] = {}  # "method (seed s)" -> what went wrong
