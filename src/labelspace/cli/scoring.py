@@ -55,6 +55,7 @@ def score(
     ] = None,
     distances: common.DistancesOpt = None,
     mapping: common.MappingOpt = None,
+    edge_order: common.EdgeOrderOpt = None,
     input_kind: Annotated[
         str,
         typer.Option(
@@ -96,6 +97,7 @@ def score(
             hierarchy=hierarchy,
             distances=distances,
             mapping=mapping,
+            edge_order=edge_order,
             kind=input_kind,
             key=key,
             names=common.names(names) or None,
