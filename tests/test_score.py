@@ -209,3 +209,41 @@ def test_a_run_scored_with_a_distance_file(trained_runs, tmp_path: Path):
     assert after["test"]["top1"] == pytest.approx(before["test"]["top1"])
     assert after["test"]["severity"] == pytest.approx(2 * before["test"]["severity"])
     assert after["test"]["hdist@5"] == pytest.approx(2 * before["test"]["hdist@5"])
+
+
+@pytest.mark.slow  # trains one small run
+def test_compare_with_a_distance_file_records_it_and_rescores_reused_runs(tmp_path: Path):
+    from dataclasses import replace
+
+    import yaml
+    from conftest import TINY_RUN
+
+    from labelspace.api import label_space
+    from labelspace.experiments.compare import run_comparison
+
+    space = label_space("fashion-mnist", embedding=None)
+    lca = space.lca_height
+    lines = [
+        f"{a} {b} {3 * int(lca[i, j])}"
+        for i, a in enumerate(space.synsets)
+        for j, b in enumerate(space.synsets)
+        if i <= j
+    ]
+    distances = tmp_path / "triple.txt"
+    distances.write_text("\n".join(lines) + "\n")
+    config = replace(TINY_RUN, train_limit=512, test_limit=100, distances=str(distances))
+    out = tmp_path / "cmp"
+    report = run_comparison(["softmax"], config, out, analysis=None, progress=False)
+    run = out / "softmax"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["distances"] == str(distances)
+    tripled = json.loads((run / "metrics.json").read_text())
+    assert tripled["cost"] == str(distances.resolve())
+    assert f"Mistake cost: distances from {distances}" in report.read_text()
+    # the same comparison without the file: the run is reused and scored by LCA height again
+    mtime = (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    run_comparison(["softmax"], replace(config, distances=None), out, analysis=None, progress=False)
+    plain = json.loads((run / "metrics.json").read_text())
+    assert (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == mtime
+    assert plain["cost"] == "lca-height"
+    assert tripled["test"]["severity"] == pytest.approx(3 * plain["test"]["severity"])

@@ -20,6 +20,7 @@ import torch
 
 from labelspace.analysis.backoff import SUM_TOLERANCE, backoff_curve, crm_scores
 from labelspace.errors import InputError
+from labelspace.hierarchy.distances import TREE_COST
 from labelspace.hierarchy.graph import Hierarchy
 from labelspace.metrics.hierarchical import check_targets, summarize
 
@@ -212,7 +213,7 @@ def score(
         "images": len(targets),
         "classes": space.num_classes,
         "input": source,
-        "cost": space.distance_file or "lca-height",
+        "cost": space.distance_file or TREE_COST,
         "metrics": summarize(scores, targets, cost, probs, max_distance=reach),
     }
     # CRM in float32 where the scores are (a (N, C) x (C, C) product is the whole cost)

@@ -79,8 +79,11 @@ DistancesOpt = Annotated[
 
 
 def absolute(path: Path | None) -> str | None:
-    """A path as an absolute string (runs record paths that work from any folder)."""
-    return None if path is None else str(path.absolute())
+    """A path as an absolute string (runs record paths that work from any folder); the word
+    ``lca-height`` (the default cost, for ``--distances``) as it is."""
+    if path is None or str(path) == "lca-height":
+        return None if path is None else str(path)
+    return str(path.absolute())
 
 
 DataOpt = Annotated[

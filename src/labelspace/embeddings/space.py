@@ -87,8 +87,11 @@ class LabelSpace:
         """Score mistakes with a published distance file (None: the LCA height again).
 
         Each class is looked up in the file by its name, then its synset's wnid, then its
-        synset name."""
-        if path is None:
+        synset name. ``"lca-height"`` (:data:`~labelspace.hierarchy.distances.TREE_COST`)
+        means the class tree, as None does."""
+        from labelspace.hierarchy.distances import TREE_COST
+
+        if path is None or str(path) == TREE_COST:
             self.distances = self.distance_file = self.distance_max = None
             return
         from labelspace.hierarchy.distances import read_distances

@@ -17,6 +17,7 @@ from labelspace.analysis.analyze import AnalysisConfig
 from labelspace.embeddings.reuse import built_once
 from labelspace.errors import InputError, LabelspaceError
 from labelspace.files import atomic_write_text, check_output, first_missing, removed_on_failure
+from labelspace.hierarchy.distances import TREE_COST
 from labelspace.models.methods import get_method
 from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.fit import train
@@ -202,10 +203,10 @@ def _same_cost(run: Path, distances: str | None) -> None:
     from labelspace.training.evaluate import evaluate_run
 
     metrics = json.loads((run / METRICS_FILE).read_text(encoding="utf-8"))
-    wanted = distances or "lca-height"
-    if metrics.get("cost", "lca-height") != wanted:
+    wanted = distances or TREE_COST
+    if metrics.get("cost", TREE_COST) != wanted:
         log.info("%s: evaluating again with the mistake cost %s", run, wanted)
-        evaluate_run(run, distances=distances)
+        evaluate_run(run, distances=wanted)
 
 
 def _listed(failures: dict[str, str]) -> str:

@@ -23,6 +23,7 @@ from labelspace.analysis.score import ScoredClasses, check_scores, score, scored
 from labelspace.analysis.score_files import label_indices, read_labels, read_scores
 from labelspace.errors import InputError
 from labelspace.files import check_output
+from labelspace.hierarchy.distances import TREE_COST
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def score_files(
         results[title] = score(scores, targets, space, kind=kind)
         scored[title] = (scores, targets)
     out = {
-        "cost": space.distance_file or "lca-height",
+        "cost": space.distance_file or TREE_COST,
         "classes": space.classes,
         "results": results,
     }

@@ -27,8 +27,17 @@ import torch
 from labelspace.errors import InputError, MissingInputError
 from labelspace.hierarchy.safe_pickle import load_pickle, open_maybe_xz
 
-__all__ = ["DISTANCE_SUFFIXES", "DistanceFile", "DistanceFileError", "read_distances"]
+__all__ = [
+    "DISTANCE_SUFFIXES",
+    "TREE_COST",
+    "DistanceFile",
+    "DistanceFileError",
+    "read_distances",
+]
 
+# the name of the default cost (the LCA height in the class tree) where a distance file could
+# be named: what metrics.json records, and what --distances takes to go back to it
+TREE_COST = "lca-height"
 DISTANCE_SUFFIXES = (".txt", ".txt.xz", ".pkl", ".pkl.xz")
 _SHOWN = 3  # offenders named in a message
 

@@ -119,9 +119,10 @@ class TrainConfig:
         if self.unseen:
             get_method(self.method).check_zero_shot()
         if self.distances is not None:  # read (and checked) now, not after training
-            from labelspace.hierarchy.distances import read_distances
+            from labelspace.hierarchy.distances import TREE_COST, read_distances
 
-            read_distances(self.distances)
+            if self.distances != TREE_COST:
+                read_distances(self.distances)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.augment is not None:
             require_choice("augment", self.augment, AUGMENTATIONS)

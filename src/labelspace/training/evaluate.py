@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from labelspace.files import atomic_write_json
+from labelspace.hierarchy.distances import TREE_COST
 from labelspace.models.methods import get_method
 from labelspace.training.build import Prepared
 from labelspace.training.config import DivergedError
@@ -64,7 +65,7 @@ def finish(
         "method": prepared.config.method,
         "data": prepared.data.name,
         "test": metrics,
-        "cost": space.distance_file or "lca-height",
+        "cost": space.distance_file or TREE_COST,
         **({"zero_shot": zero_shot} if zero_shot else {}),
         "test_images": len(preds.targets),
         "train_images": len(prepared.train_set),

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
+from labelspace.hierarchy.distances import TREE_COST
 from labelspace.training.build import Splits, build_module, embedding_spec, load_data
 from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.module import LabelSpaceClassifier, Predictions
@@ -49,7 +50,7 @@ class Run(Splits):
     data: Any = None  # labelspace.data.ImageData
     datamodule: Any = None  # labelspace.data.module.ImageDataModule
     predictions: Predictions | None = None
-    distances: str | None = None  # a distance file that replaces the run's own cost
+    distances: str | None = None  # a distance file (or TREE_COST) instead of the run's own
 
     @property
     def config(self) -> TrainConfig:
@@ -123,9 +124,12 @@ def load_run(
 ) -> Run:
     """Open the run folder ``run`` with the ``parts`` asked for (among :data:`PARTS`;
     ``config`` always), each loaded once; :meth:`Run.load` adds parts later. ``distances``
-    (a distance file) replaces the cost of mistakes the run was trained with."""
+    (a distance file, or ``"lca-height"`` for the class tree) replaces the cost of mistakes
+    the run was trained with."""
     path = Path(run)
-    chosen = None if distances is None else str(Path(distances).resolve())
+    chosen = None if distances is None else str(distances)
+    if chosen is not None and chosen != TREE_COST:
+        chosen = str(Path(distances).resolve())
     return Run(path, read_run_file(path), distances=chosen).load(*parts, on_progress=on_progress)
 
 
