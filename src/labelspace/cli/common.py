@@ -50,7 +50,8 @@ def fail(message: str) -> typer.Exit:
 SourceArg = Annotated[
     str,
     typer.Argument(
-        help="fashion-mnist, cifar10, cifar100, mammals, nouns, a hierarchy file "
+        help="fashion-mnist, cifar10, cifar100, imagenet (or imagenet-1k), imagenet12k, "
+        "imagenet21k (ImageNet's wnids, from timm), mammals, nouns, a hierarchy file "
         "(.tsv/.csv/.txt/.json, or a pickled nltk tree .pkl[.xz]) or comma-separated class names.",
     ),
 ]
