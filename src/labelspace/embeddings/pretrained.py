@@ -103,14 +103,20 @@ def pretrained(name: str) -> LabelEmbedding:
 
 def shipped_for(graph: LabelGraph, kind: str, config: PoincareConfig) -> LabelEmbedding | None:
     """The shipped embedding that training ``kind`` on ``graph`` with ``config`` stands for:
-    one of the same kind trained with exactly these options (dimension, seed, epochs, ...) on
-    exactly these nodes, in the graph's node order; None when no shipped one is.
+    one of the same kind, trained with exactly these options (dimension, seed, epochs, ...) on
+    exactly this graph (the same nodes in the same order, the same closure pairs), so training
+    would give it again; None when no shipped one is.
 
     So a run on ImageNet-1k's classes with the default 32-d Poincaré label space takes
-    ``imagenet-1k-poincare-32d`` in a second instead of training it for minutes. Its training
-    record names it (``"pretrained"``). A shipped file that fails its checksum is passed over
-    with a warning: training the embedding instead is always possible.
+    ``imagenet-1k-poincare-32d`` in a second instead of training it for minutes (the same
+    vectors, bit for bit, on the machine that built it). Its training record names it
+    (``"pretrained"``). A shipped file that fails its checksum is passed over with a warning:
+    training the embedding instead is always possible.
     """
+    import numpy as np
+
+    from labelspace.hierarchy.sources import load_source
+
     labels = graph.labels
     wanted = asdict(config)
     for entry in catalogue().values():
@@ -125,11 +131,10 @@ def shipped_for(graph: LabelGraph, kind: str, config: PoincareConfig) -> LabelEm
         except EmbeddingFileError as err:
             log.warning("%s; training the embedding instead", err)
             continue
-        if (
-            shipped.kind != kind
-            or shipped.training.get("config") != wanted
-            or set(shipped.labels) != set(labels)
-        ):
+        if shipped.kind != kind or shipped.training.get("config") != wanted:
+            continue
+        trained_on = load_source(entry.hierarchy_source)
+        if trained_on.labels != labels or not np.array_equal(trained_on.pairs, graph.pairs):
             continue
         found = shipped.subset(labels)
         found.synsets = graph.synsets
