@@ -215,8 +215,15 @@ def _check_own_leaves(space: LabelSpace, path: str | Path) -> None:
     nodes = zip(space.nodes, space.synsets, strict=True)
     lacking = [node for node, synset in nodes if node != synset and node not in have]
     if lacking:
+        # ImageNet-21k has 4,589 such leaves, and notes that name thousands of classes
+        shown = ", ".join(lacking[:10])
+        if len(lacking) > 10:
+            shown += f" and {len(lacking) - 10:,} more"
+        why = "; ".join(note[:300] for note in space.notes[:3])
+        if len(space.notes) > 3:
+            why += "; ..."
         raise EmbeddingFileError(
-            f"{path} has no vector for {', '.join(lacking)} ({'; '.join(space.notes)}). "
+            f"{path} has no vector for {shown} ({why}). "
             "Embed these classes with `labelspace embed` given the dataset or its class names "
             "(comma-separated), which makes those leaves, and pass that file instead"
         )
