@@ -100,6 +100,14 @@ def test_imagenet12k_and_21k():
         assert len(h.notes) == sum(1 for c in h.classes if split_own_leaf(c) is not None)
 
 
+def test_the_name_wins_over_a_file_of_that_name(imagenet, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imagenet").write_text("animal\tdog\n", encoding="utf-8")
+    assert load_source("imagenet").hierarchy == imagenet.hierarchy
+    with pytest.raises(SourceError, match="leave --edge-order out"):
+        load_source("imagenet", edge_order="parent-child")
+
+
 def test_an_unknown_name_lists_the_wnid_lists():
     with pytest.raises(SourceError, match=r"imagenet, imagenet12k, imagenet21k"):
         load_source("imagenet22k")

@@ -194,7 +194,8 @@ def load_source(
     check_edge_order(edge_order)
     key = spec.strip().lower()
     path = Path(spec)
-    named = key in WORDNET_SOURCES or key in mapping_names()  # a name wins over a file
+    # a name (mammals, a dataset, a wnid list) wins over a file of that name
+    named = key in WORDNET_SOURCES or key in mapping_names() or wnid_list_key(key) is not None
     is_file = not named and (is_hierarchy_file_name(path) or _is_file_path(path))
     if edge_order is not None and not is_file:
         raise SourceError(
