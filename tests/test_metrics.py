@@ -206,3 +206,16 @@ def test_ranking_breaks_ties_like_a_stable_sort():
         k = int(torch.randint(1, classes + 1, (1,), generator=gen))
         expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
         assert torch.equal(_ranked(scores, k), expected)
+
+
+def test_ece_is_torchmetrics_calibration_error():
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    gen = torch.Generator().manual_seed(1)
+    for bins in (1, 3, 15):
+        logits = torch.randn(300, 7, generator=gen, dtype=torch.float64) * 3
+        probs = logits.softmax(dim=1)
+        probs[:5] = torch.eye(7, dtype=torch.float64)[:5]  # confidence exactly 1
+        targets = torch.randint(0, 7, (300,), generator=gen)
+        expected = multiclass_calibration_error(probs, targets, 7, n_bins=bins, norm="l1")
+        assert expected_calibration_error(probs, targets, bins) == pytest.approx(expected.item())
