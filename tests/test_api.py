@@ -37,3 +37,11 @@ def test_the_worked_example_in_docs_api_md_runs():
         str(DOCS), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False
     )
     assert tried > 20 and failures == 0
+
+
+def test_label_space_takes_a_wnid_list_source_by_name():
+    from labelspace.hierarchy.wnid_lists import wnid_list
+
+    space = labelspace.label_space("imagenet", embedding=None)
+    assert space.classes == list(wnid_list("imagenet")) and len(space.classes) == 1000
+    assert space.synsets[0] == "tench.n.01"

@@ -61,6 +61,7 @@ def label_space(
     from labelspace.hierarchy.mapping import map_names
     from labelspace.hierarchy.mapping_files import DATASET_CLASSES, dataset_synsets
     from labelspace.hierarchy.sources import load_source
+    from labelspace.hierarchy.wnid_lists import wnid_list, wnid_list_key
 
     spec = str(source) if isinstance(source, str | Path) else ",".join(source)
     key = spec.strip().lower()
@@ -72,11 +73,12 @@ def label_space(
     # checks files, names, the mapping and the edge order
     graph = load_source(spec, mapping=mapping, edge_order=edge_order)
     if graph.wordnet:
-        classes = (
-            list(DATASET_CLASSES[key])
-            if key in DATASET_CLASSES
-            else [n.strip() for n in spec.split(",") if n.strip()]
-        )
+        if key in DATASET_CLASSES:
+            classes = list(DATASET_CLASSES[key])
+        elif wnid_list_key(key) is not None:  # imagenet, imagenet12k, ...: wnids as classes
+            classes = list(wnid_list(key))
+        else:
+            classes = [n.strip() for n in spec.split(",") if n.strip()]
         synsets = map_names(classes, overrides=mapping)
         return build_label_space(graph.name, classes, synsets, embedding, dim=dim, seed=seed)
     # a hierarchy file: its leaves are the classes, named as the file names them
