@@ -228,7 +228,9 @@ def plot_confusions(
     c = len(order)
     cols = min(len(results), 3)
     rows = (len(results) + cols - 1) // cols
-    size = 3.2 + 0.12 * c
+    # a cell per class pair up to about 100 classes; beyond that the panel stops growing
+    # (ImageNet's 1,000 classes would make a 120-inch panel that takes most of a minute)
+    size = min(3.2 + 0.12 * c, 15.0)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
     for ax in axes.flat[len(results) :]:
         ax.axis("off")
