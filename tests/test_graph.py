@@ -401,3 +401,13 @@ def test_random_dag_properties(dag, data) -> None:
     assert all(depth(lca) >= depth(c) for c in common)
     assert all(height(lca) <= height(c) for c in common if depth(c) == depth(lca))
     assert h.lca(b, a) == lca
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_dags())
+def test_class_lca_is_the_lca_of_every_class_pair(dag) -> None:
+    given_parents, classes, restrict = dag
+    h = Hierarchy.from_parents(given_parents, classes, restrict_to_classes=restrict)
+    for a, x in enumerate(h.classes):
+        for b, y in enumerate(h.classes):
+            assert h.nodes[int(h.class_lca[a, b])] == (x if a == b else h.lca(x, y))

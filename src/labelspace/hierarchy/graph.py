@@ -277,17 +277,31 @@ class Hierarchy:
 
     @cached_property
     def class_lca(self) -> torch.Tensor:
-        """LCA node index for every pair of classes, shape ``(C, C)``."""
+        """LCA node index for every pair of classes, shape ``(C, C)``.
+
+        The same rule as :meth:`lca` (deepest common ancestor, then the lowest, then the
+        first by name), vectorised: every node writes itself into the pairs of classes below
+        it (a node is its own ancestor), in the order that leaves the pair's LCA writing
+        last."""
         import torch
 
-        idx = self.class_indices
-        n = len(idx)
-        out = torch.empty(n, n, dtype=torch.long)
-        for a in range(n):
-            for b in range(a, n):
-                k = self._lca_index(int(idx[a]), int(idx[b]))
-                out[a, b] = out[b, a] = k
-        return out
+        idx = np.asarray(self.class_indices, dtype=np.int64)
+        position = np.full(len(self.nodes), -1, dtype=np.int64)
+        position[idx] = np.arange(len(idx))
+        below: dict[int, list[int]] = {}
+        for c, i in enumerate(idx.tolist()):
+            for a in (*self._ancestor_sets[i], i):  # a node is its own ancestor here
+                below.setdefault(a, []).append(c)
+        names = np.array(self.nodes, dtype=object)
+        # ascending depth, then descending height, then descending name: the last write wins
+        visits = sorted(below, key=lambda k: (self.depth[k], -self.height[k], names[k]))
+        visits.reverse()
+        visits = sorted(visits, key=lambda k: (self.depth[k], -self.height[k]))
+        out = np.full((len(idx), len(idx)), -1, dtype=np.int64)
+        for k in visits:
+            cols = np.asarray(below[k])
+            out[np.ix_(cols, cols)] = k
+        return torch.from_numpy(out)
 
     @cached_property
     def class_lca_height(self) -> torch.Tensor:
