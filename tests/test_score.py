@@ -247,3 +247,21 @@ def test_compare_with_a_distance_file_records_it_and_rescores_reused_runs(tmp_pa
     assert (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == mtime
     assert plain["cost"] == "lca-height"
     assert tripled["test"]["severity"] == pytest.approx(3 * plain["test"]["severity"])
+
+
+def test_score_files_in_every_array_format(files: Path):
+    from safetensors.numpy import save_file
+
+    from labelspace.analysis.score_files import ScoreFileError, read_scores
+
+    np.savez(files / "one.npz", LOGITS.numpy())
+    np.savez(files / "two.npz", logits=LOGITS.numpy(), extra=np.zeros(3))
+    save_file({"a": LOGITS.numpy(), "b": LOGITS.numpy() * 2}, str(files / "s.safetensors"))
+    assert np.array_equal(read_scores(files / "one.npz").scores, LOGITS.numpy())
+    assert np.array_equal(read_scores(files / "two.npz").scores, LOGITS.numpy())  # "logits"
+    with pytest.raises(ScoreFileError, match="several arrays"):
+        read_scores(files / "s.safetensors")
+    assert np.array_equal(read_scores(files / "s.safetensors", key="b").scores, 2 * LOGITS.numpy())
+    np.save(files / "objects.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ScoreFileError, match="not a plain numeric array"):
+        read_scores(files / "objects.npy")
