@@ -15,6 +15,7 @@ scaled to [0, 1] per image.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,6 +85,53 @@ def saliency_maps(
     maps = maps.detach().clamp_min(0)
     peak = maps.flatten(1).max(1).values.clamp_min(1e-12)
     return maps / peak[:, None, None]
+
+
+def overlay_stems(paths: Sequence[Path]) -> list[str]:
+    """One file-name stem per image for its overlays, no two alike (case ignored, as some
+    file systems do), so that images sharing a file name do not overwrite each other's.
+
+    An image keeps its own stem (``boot``) where no other image has it; images that share
+    one are named by their paths below the folder they have in common (``a/0.png`` and
+    ``b/0.png`` -> ``a_0`` and ``b_0``; ``0.png`` and ``0.jpg`` -> ``0_png`` and ``0_jpg``),
+    and an image given twice gets a number (``0_2``)."""
+    stems = [Path(p).stem for p in paths]
+    groups: dict[str, list[int]] = {}
+    for i, stem in enumerate(stems):
+        groups.setdefault(stem.casefold(), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        full = [Path(os.path.abspath(paths[i])) for i in members]
+        common = Path(os.path.commonpath([str(f.parent) for f in full]))
+        below = [f.relative_to(common) for f in full]
+        short = ["_".join(b.with_suffix("").parts) for b in below]
+        longer = ["_".join((*b.parent.parts, b.name.replace(".", "_"))) for b in below]
+        if _distinct(longer) > _distinct(short):  # the same name with other suffixes
+            short = longer
+        for i, name in zip(members, short, strict=True):
+            stems[i] = name
+    return unique_names(stems)
+
+
+def _distinct(names: Sequence[str]) -> int:
+    return len({name.casefold() for name in names})
+
+
+def unique_names(names: Sequence[str], suffix: str = "") -> list[str]:
+    """``names`` with ``_2``, ``_3`` ... added (before ``suffix``) to each repeat of a name
+    (case ignored), so that every name is new."""
+    taken: set[str] = set()
+    out = []
+    for name in names:
+        base = name.removesuffix(suffix) if suffix else name
+        candidate, n = name, 1
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{base}_{n}{suffix}"
+        taken.add(candidate.casefold())
+        out.append(candidate)
+    return out
 
 
 def box_scores(maps: torch.Tensor, boxes: Sequence[tuple[int, int, int, int]]) -> dict:
