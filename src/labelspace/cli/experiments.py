@@ -17,7 +17,7 @@ from labelspace.cli.method_options import with_method_options
 from labelspace.cli.models import OPTIONS, TRAIN
 from labelspace.embeddings.poincare_config import PoincareConfig
 from labelspace.models.options import MethodOptions
-from labelspace.training.config import TrainConfig
+from labelspace.training.config import TrainConfig, check_backbone_start
 
 DEFAULT_METHODS = "softmax,poincare,devise"
 
@@ -92,6 +92,7 @@ def compare(
         pretrained=str(pretrained) if pretrained else None,
         distances=common.absolute(distances),
     )
+    check_backbone_start(base)  # the first stage of each method starts from --pretrained
     report = run_comparison(
         chosen,
         base,

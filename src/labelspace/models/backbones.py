@@ -148,6 +148,7 @@ _WHAT_FILE = (
     "holding the weights of the same --backbone"
 )
 _MAX_LISTED = 5  # keys listed per kind of mismatch in an error message
+LABELSPACE_BACKBONE = "net.backbone."  # the backbone's keys in a labelspace checkpoint
 
 
 def load_pretrained(backbone: nn.Module, path: str | Path) -> None:
@@ -338,6 +339,12 @@ def _check_fits(
     ]
     if not (missing or unexpected or shapes):
         return
+    if any(k.startswith(LABELSPACE_BACKBONE) for k in unexpected):
+        raise InputError(
+            f"--pretrained {path} is a labelspace checkpoint (its weights are named "
+            f"{LABELSPACE_BACKBONE}...); to start from its run's backbone, pass --init-from RUN "
+            "(the run folder) instead"
+        )
     problems = [
         f"{len(items)} {noun if len(items) == 1 else plural} ({_listed(items)})"
         for items, noun, plural in (

@@ -13,7 +13,7 @@ import torch
 from labelspace.data.module import steps_per_epoch
 from labelspace.embeddings.space import LabelSpace, build_label_space
 from labelspace.models.methods import get_method
-from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.config import RunError, TrainConfig, check_backbone_start
 from labelspace.training.module import LabelSpaceClassifier, LabelSpaceNet, OptimConfig
 from labelspace.training.runs import RunFile, input_spec, read_checkpoint
 
@@ -130,6 +130,7 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     Every check that could fail after training (the hierarchy of the classes, the label
     embedding, the options) runs here, so a run never trains for minutes and then fails."""
     config.validate()
+    check_backbone_start(config)
     data, datamodule = load_data(config, on_progress=on_progress)
     space = build_label_space(
         data.name,

@@ -129,10 +129,10 @@ class TrainConfig:
         require_choice("precision", self.precision, PRECISIONS)
         require_choice("accelerator", self.accelerator, ACCELERATORS)
         require_choice("storage", self.storage, STORAGES)
-        if self.init_from is not None and not Path(self.init_from).is_dir():
-            raise MissingInputError(f"--init-from {self.init_from}: no such run folder")
-        if self.pretrained is not None and not Path(self.pretrained).is_file():
-            raise MissingInputError(f"--pretrained {self.pretrained}: no such file")
+        if self.init_from is not None:
+            check_init_from(Path(self.init_from))
+        if self.pretrained is not None:
+            check_pretrained(Path(self.pretrained))
         if self.pretrained is not None and self.init_from is not None:
             raise InputError(
                 "--pretrained and --init-from both give the backbone's first weights; pass one"
@@ -164,4 +164,59 @@ def check_embedding(method: Method, embedding: str | None) -> None:
         raise InputError(
             f"unknown label embedding {embedding!r}: use one of {', '.join(KINDS)}, "
             "pretrained:NAME (`labelspace embeddings`) or a file written by `labelspace embed`"
+        )
+
+
+RUN_CONFIG_FILE = "config.yaml"  # runs.CONFIG_FILE (that module imports this one)
+WEIGHTS_FILE = "a weights file (.safetensors, or a PyTorch state dict) of the same --backbone"
+
+
+def run_holding(path: Path) -> Path | None:
+    """The labelspace run folder that ``path`` is, or whose checkpoint or config.yaml it is
+    (``RUN/checkpoints/last.ckpt``); None for anything else."""
+    if path.is_dir():
+        return path if (path / RUN_CONFIG_FILE).is_file() else None
+    if path.suffix != ".ckpt" and path.name != RUN_CONFIG_FILE:
+        return None
+    for folder in list(path.parents)[:2]:
+        if (folder / RUN_CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+def check_pretrained(path: Path) -> None:
+    """``--pretrained`` names a weights file: a labelspace run (or its checkpoint) is pointed
+    to ``--init-from``, which reads it; another folder or a missing file is refused."""
+    run = run_holding(path)
+    if run is not None:
+        what = "a labelspace run" if run == path else f"part of the labelspace run {run}"
+        raise InputError(
+            f"--pretrained {path} is {what}; to start from that run's backbone, pass "
+            f"--init-from {run} instead"
+        )
+    if path.is_dir():
+        raise InputError(f"--pretrained {path} is a folder; give {WEIGHTS_FILE}")
+    if not path.is_file():
+        raise MissingInputError(f"--pretrained {path}: no such file; give {WEIGHTS_FILE}")
+
+
+def check_init_from(path: Path) -> None:
+    """``--init-from`` names a run folder (a file inside one is pointed to its folder)."""
+    run = run_holding(path)
+    if run is not None and run != path:
+        raise InputError(f"--init-from {path} is a file of the run {run}; pass --init-from {run}")
+    if not path.is_dir():
+        raise MissingInputError(f"--init-from {path}: no such run folder")
+
+
+def check_backbone_start(config: TrainConfig) -> None:
+    """A frozen backbone (``--freeze-backbone``) must start from trained weights: frozen at
+    its random start, the head would learn from random features. Checked when a run is
+    prepared, not by :meth:`TrainConfig.validate`, which also checks saved runs whose
+    weights file is gone."""
+    if config.freeze_backbone and config.pretrained is None and config.init_from is None:
+        raise InputError(
+            "--freeze-backbone keeps the backbone as it starts, and without --pretrained FILE "
+            "it starts random; give the weights to freeze with --pretrained FILE (or --init-from "
+            "RUN, another run's backbone)"
         )
