@@ -4,21 +4,33 @@ a run given to --pretrained, ...)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
+from labelspace.analysis.results import ANALYSIS_FILE
 from labelspace.analysis.saliency import overlay_stems, unique_names
 from labelspace.cli import app
 from labelspace.data.fashion_mnist import read_fashion_mnist
-from labelspace.training.runs import LAST_CHECKPOINT, read_checkpoint
+from labelspace.training.runs import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, read_checkpoint
 
 runner = CliRunner()
 QUICK = ["--epochs", "1", "--train-limit", "256", "--test-limit", "64", "--batch-size", "64"]
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Messages on one line: rich wraps at the terminal width, which it reads from COLUMNS."""
+    monkeypatch.setenv("COLUMNS", "2000")
 
 
 def invoke(*args: object):
@@ -131,3 +143,230 @@ def test_a_moved_labelspace_checkpoint_is_recognised_by_its_weights(trained_runs
     text = one_error_line(done)
     assert "is a labelspace checkpoint" in text and "--init-from RUN" in text
     assert not run.exists()
+
+
+# ------------------------------------------------------------ 15: a dataset that has moved
+FOLDER_CLASSES = ("cat.n.01", "dog.n.01", "truck.n.01")
+FOLDER_RUN = ["--epochs", "1", "--batch-size", "8", "--val-fraction", "0.25"]
+
+
+def make_folder(root: Path, classes=FOLDER_CLASSES) -> Path:
+    """train/ and test/ of 16 x 16 PNGs: 8 and 2 per class."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 8), ("test", 2)):
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory) -> Path:
+    """A run trained from its parent folder on the folder dataset ``d/tiny``, typed relative."""
+    home = tmp_path_factory.mktemp("folder-run")
+    make_folder(home / "d" / "tiny")
+    before = Path.cwd()
+    os.chdir(home)
+    try:
+        done = invoke("train", "run", "--data", "d/tiny", *FOLDER_RUN)
+    finally:
+        os.chdir(before)
+    assert done.exit_code == 0, done.output
+    return home / "run"
+
+
+def recorded_data(run: Path) -> str:
+    return yaml.safe_load((run / CONFIG_FILE).read_text())["train"]["data"]
+
+
+def test_a_run_records_its_dataset_folder_as_an_absolute_path(
+    folder_run, trained_runs, tmp_path, monkeypatch
+):
+    assert recorded_data(folder_run) == str(folder_run.parent / "d" / "tiny")
+    checkpoint = read_checkpoint(folder_run)["hyper_parameters"]["train"]
+    assert checkpoint["data"] == recorded_data(folder_run)
+    monkeypatch.chdir(tmp_path)  # another folder: the run still finds its dataset
+    done = invoke("evaluate", folder_run)
+    assert done.exit_code == 0, done.output
+    assert recorded_data(trained_runs("softmax")) == "fashion-mnist"  # a name stays a name
+
+
+def test_an_older_run_with_a_relative_path_is_found_beside_it_or_named(
+    folder_run, tmp_path, monkeypatch
+):
+    home = tmp_path / "home"
+    shutil.copytree(folder_run.parent / "d", home / "d")
+    run = shutil.copytree(folder_run, home / "runs" / "old")
+    config = yaml.safe_load((run / CONFIG_FILE).read_text())
+    config["train"]["data"] = "d/tiny"  # as runs recorded it before: relative to where it ran
+    (run / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    metrics = (run / METRICS_FILE).read_text()
+    done = invoke("evaluate", run)  # found in home/, a folder above the run
+    assert done.exit_code == 0, done.output
+    shutil.rmtree(home / "d")
+    (run / METRICS_FILE).write_text(metrics)
+    done = invoke("evaluate", run)
+    assert done.exit_code == 2
+    text = one_error_line(done)
+    assert "relative path d/tiny" in text and str(elsewhere) in text
+    assert str(run.parent) in text and "--data PATH" in text
+    assert (run / METRICS_FILE).read_text() == metrics  # nothing rewritten
+
+
+def test_data_points_evaluate_and_analyze_at_a_moved_dataset(folder_run, tmp_path):
+    run = shutil.copytree(folder_run, tmp_path / "run")
+    moved = tmp_path / "moved"
+    shutil.copytree(folder_run.parent / "d" / "tiny", moved)
+    config = yaml.safe_load((run / CONFIG_FILE).read_text())
+    config["train"]["data"] = str(tmp_path / "gone")  # the folder it was trained on is gone
+    (run / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
+    metrics = (run / METRICS_FILE).read_text()
+
+    done = invoke("evaluate", run)
+    assert done.exit_code == 2
+    assert "does not exist any more" in one_error_line(done) and "--data PATH" in done.output
+    assert (run / METRICS_FILE).read_text() == metrics
+
+    assert invoke("evaluate", run, "--data", moved).exit_code == 0
+    quick = ["--attack-images", "4", "--feature-images", "10", "--feature-map", "pca"]
+    done = invoke("analyze", run, "--data", moved, "--eps", "0", *quick)
+    assert done.exit_code == 0, done.output
+    assert (run / ANALYSIS_FILE).is_file()
+
+    other = make_folder(tmp_path / "other", ("cat.n.01", "dog.n.01", "bicycle.n.01"))
+    done = invoke("evaluate", run, "--data", other)
+    assert done.exit_code == 2
+    text = one_error_line(done)
+    assert f"--data {other} does not hold the classes" in text and "missing: truck.n.01" in text
+    done = invoke("evaluate", run, "--data", tmp_path / "nowhere")
+    assert done.exit_code == 2 and "no such file or folder" in one_error_line(done)
+    done = invoke("predict", run, moved / "test" / "cat.n.01" / "0.png", "--data", moved)
+    assert done.exit_code == 2 and "only with --multi" in one_error_line(done)
+
+
+# ------------------------------------------------------------ 17: embedding names in full
+@pytest.mark.parametrize("columns", ["120", "80", "40"])
+def test_embeddings_never_cuts_a_name(columns, monkeypatch):
+    from labelspace.embeddings.pretrained import catalogue
+
+    monkeypatch.setenv("COLUMNS", columns)
+    done = invoke("embeddings")
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    for name in catalogue():
+        assert any(name in line for line in lines), (name, done.output)
+    assert "…" not in done.output
+
+
+# ------------------------------------------------------- 19: progress of the long steps
+def test_text_embeddings_of_many_labels_report_progress(tmp_path, monkeypatch):
+    from labelspace.analysis import openvocab
+    from labelspace.embeddings.text import text_embedding
+
+    labels = openvocab.label_set("footwear.n.02")[:5]
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path))
+    monkeypatch.setattr(openvocab, "TEXT_CHUNK", 2)
+    heard: list[tuple[str, int, int]] = []
+    emb = openvocab.text_label_embedding(labels, "five", lambda *step: heard.append(step))
+    assert [(done, total) for _, done, total in heard] == [(2, 5), (4, 5), (5, 5)]
+    assert "text embeddings of 5 labels" in heard[0][0]
+    whole = text_embedding(labels, labels, batch_size=256)
+    assert emb.labels == labels and torch.allclose(emb.vectors, whole.vectors, atol=1e-5)
+    assert (tmp_path / "text-five.safetensors").is_file()  # cached for the next time
+
+
+def test_open_vocabulary_shows_progress_and_takes_wnids(trained_runs, tmp_path):
+    run = trained_runs.copy("devise", tmp_path / "devise")
+    done = invoke("evaluate", run, "--labels", "n03380867", "--images", "all")  # footwear.n.02
+    assert done.exit_code == 0, done.output
+    assert "decoding among 55 labels" in done.output
+    assert (run / "openvocab-n03380867-all.json").is_file()
+    done = invoke("evaluate", run, "--labels", "n00000001", "--images", "all")
+    assert done.exit_code == 2 and "is not a WordNet noun synset" in one_error_line(done)
+
+
+@pytest.mark.slow  # a command in its own process: the log handler the command line sets up
+def test_building_a_label_space_is_reported_without_verbose(tmp_path):
+    args = ["train", str(tmp_path / "run"), "--method", "poincare", "--dim", "6", *QUICK]
+    proc = subprocess.run(
+        [sys.executable, "-m", "labelspace", *args], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = " ".join(proc.stderr.split())
+    assert "poincare label embedding of 10 classes" in said and "built in" in said
+
+
+# ------------------------------------------------------------------------------ nits
+def test_open_vocabulary_hints_agree_with_what_works(trained_runs, tmp_path):
+    softmax = trained_runs("softmax")
+    for images in ("unseen", "all"):
+        done = invoke("evaluate", softmax, "--labels", "nouns", "--images", images)
+        assert done.exit_code == 2
+        text = one_error_line(done)
+        assert "cannot decode other labels, with any --images" in text
+        assert "pass" not in text  # no hint towards an option that is then refused
+    assert not list(softmax.glob("openvocab-*"))
+    devise = trained_runs.copy("devise", tmp_path / "devise")
+    done = invoke("evaluate", devise, "--labels", "footwear.n.02")
+    assert done.exit_code == 2 and "pass --images all" in one_error_line(done)
+    assert invoke("evaluate", devise, "--labels", "footwear.n.02", "--images", "all").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("methods", "said"),
+    [
+        ("devise@", "'devise@': nothing after '@': name a label embedding (devise@text)"),
+        ("softmax@", "'softmax@': nothing after '@', and softmax uses no label embedding"),
+        ("softmax@text", "'softmax@text': softmax uses no label embedding"),
+        ("softmax,devise,softmax", "'softmax' listed more than once in --methods"),
+        ("devise@text, devise@text,hxe", "'devise@text' listed more than once"),
+    ],
+)
+def test_compare_methods_are_checked_and_named(methods, said, tmp_path):
+    out = tmp_path / "cmp"
+    done = invoke("compare", out, "--methods", methods, *QUICK)
+    assert done.exit_code == 2
+    assert said in one_error_line(done)
+    assert not out.exists()
+
+
+def test_method_names_in_the_accuracy_severity_plot_stay_inside_and_apart():
+    """Four methods on a 92-class folder as the issue drew them: softmax at the right edge,
+    frame on top of joint, and their CRM re-rankings beside them."""
+    import matplotlib.pyplot as plt
+
+    from labelspace.reporting.figures import draw_accuracy_severity_seeds
+
+    means = {
+        "softmax": (0.62, 2.41),
+        "frame": (0.600, 2.200),
+        "joint": (0.601, 2.201),
+        "poincare": (0.55, 2.25),
+        "softmax +CRM": (0.618, 2.40),
+        "frame +CRM": (0.599, 2.202),
+    }
+    per_method = {
+        name: [{"top1": top1 + d, "severity": severity + d} for d in (0.0, 0.004, -0.004)]
+        for name, (top1, severity) in means.items()
+    }
+    fig = draw_accuracy_severity_seeds(per_method)
+    try:
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        frame = ax.get_window_extent(renderer)
+        texts = [t for t in ax.texts if t.get_text() in means]
+        assert sorted(t.get_text() for t in texts) == sorted(means)
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        for box in boxes:
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1, box
+            assert frame.y0 <= box.y0 and box.y1 <= frame.y1, box
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not a.overlaps(b), (a, b)
+    finally:
+        plt.close(fig)

@@ -187,13 +187,16 @@ def analyze_run(
     overwrite: bool = True,
     on_step: Callable[[str], None] | None = None,
     on_progress=None,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Back-off, robustness and representations of a finished run, label sets with
     ``config.multi`` and saliency against object boxes with ``config.saliency`` ->
     ``RUN/analysis.json``.
 
     Sections that an earlier analysis with the same options already holds are kept, so
-    adding ``multi`` or ``saliency`` to an analysed run computes only that section."""
+    adding ``multi`` or ``saliency`` to an analysed run computes only that section.
+    ``data``: where the run's dataset is now, if it has moved (it must have the run's
+    classes)."""
     from labelspace.analysis.multilabel import analyze_multilabel
     from labelspace.analysis.saliency import saliency_in_boxes
 
@@ -209,7 +212,7 @@ def analyze_run(
 
     def part(*parts: str) -> Run:
         if not loaded:
-            loaded.append(load_run(run, ("config",), distances=config.distances))
+            loaded.append(load_run(run, ("config",), distances=config.distances, data=data))
         return loaded[0].load(*parts)
 
     def ready() -> Run:

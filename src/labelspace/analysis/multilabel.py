@@ -187,13 +187,18 @@ def analyze_multilabel(
 
 
 def predict_label_sets(
-    run: Path | Run, images, *, coverage: float = DEFAULT_COVERAGE
+    run: Path | Run,
+    images,
+    *,
+    coverage: float = DEFAULT_COVERAGE,
+    data: str | Path | None = None,
 ) -> tuple[dict[Path, list[tuple[str, float, list[str]]]], Calibration]:
     """``{image: [(class, value, path to the root), ...]}`` for the classes in each image's
     label set, best first, with the calibration used. Images are read first, so a file that
-    is not an image fails before the run's data is loaded for a first calibration."""
+    is not an image fails before the run's data is loaded for a first calibration (from
+    ``data``, where the run's dataset is now, if it has moved)."""
     check_coverage(coverage)
-    loaded = run if isinstance(run, Run) else load_run(run)
+    loaded = run if isinstance(run, Run) else load_run(run, data=data)
     scores = file_scores(loaded, [Path(p) for p in images])
     calibration = run_calibration(loaded, coverage)
     values, _ = set_scores(loaded.module, scores)

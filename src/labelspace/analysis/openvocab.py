@@ -15,12 +15,16 @@ Label vectors must exist for every candidate: text embeddings are computed for a
 (lemma and gloss; cached, since all nouns take minutes on a CPU), and a run trained against
 an embedding file that holds the candidates (say, a Poincaré embedding of all nouns) uses it.
 A run whose embedding covers only its own hierarchy cannot decode other labels, and says so.
+
+The slow steps (text embeddings of many labels, decoding many images) report their progress
+through ``on_progress(step, done, total)``, which the command line shows as progress bars.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,10 @@ log = logging.getLogger(__name__)
 
 ALL_NOUNS = "nouns"
 HIT_KS = (1, 2, 5, 10, 20)
+TEXT_CHUNK = 2048  # labels encoded between two progress reports (about 7 s on a CPU)
+
+# ``on_progress(step, done, total)``: how far a slow step has come
+StepProgress = Callable[[str, int, int], None]
 
 
 def _nouns() -> Hierarchy:
@@ -44,20 +52,25 @@ def _nouns() -> Hierarchy:
 
 
 def label_set(spec: str) -> list[str]:
-    """``nouns`` -> every WordNet noun synset; a synset name -> it and every noun below it;
-    several joined by ``+`` (``organism.n.01+artifact.n.01``) -> their union."""
+    """``nouns`` -> every WordNet noun synset; a synset (its name ``mammal.n.01`` or its wnid
+    ``n01861778``) -> it and every noun below it; several joined by ``+``
+    (``organism.n.01+artifact.n.01``) -> their union."""
+    from labelspace.hierarchy.nouns import noun_graph
+    from labelspace.hierarchy.wnids import is_wnid
+
     nouns = _nouns()
     if spec == ALL_NOUNS:
         return sorted(nouns.nodes)
     found: set[str] = set()
     for part in spec.split("+"):
-        if part not in nouns:
+        name = (noun_graph().from_wnid(part) or part) if is_wnid(part) else part
+        if name not in nouns:
             raise InputError(
                 f"--labels {spec!r}: {part!r} is not a WordNet noun synset; use '{ALL_NOUNS}', "
-                "a synset name such as mammal.n.01, or several joined by + "
-                "(organism.n.01+artifact.n.01)"
+                "a synset name such as mammal.n.01 or its wnid (n01861778), or several joined "
+                "by + (organism.n.01+artifact.n.01)"
             )
-        found.update(nouns.subtree(part))
+        found.update(nouns.subtree(name))
     return sorted(found)
 
 
@@ -79,8 +92,11 @@ def correct_set(truth: str, candidates: set[str], k: int) -> set[str]:
     return found
 
 
-def text_label_embedding(labels: Sequence[str], spec: str) -> LabelEmbedding:
-    """Text vectors of ``labels``, cached per label set (all nouns take minutes on a CPU)."""
+def text_label_embedding(
+    labels: Sequence[str], spec: str, on_progress: StepProgress | None = None
+) -> LabelEmbedding:
+    """Text vectors of ``labels``, cached per label set (all nouns take minutes on a CPU),
+    computed :data:`TEXT_CHUNK` labels at a time so that ``on_progress`` can show how far."""
     from labelspace.embeddings.text import text_embedding
     from labelspace.paths import cache_dir
 
@@ -90,12 +106,42 @@ def text_label_embedding(labels: Sequence[str], spec: str) -> LabelEmbedding:
         if cached.labels == list(labels):
             return cached
     log.info("embedding %d labels with the text model (cached in %s)", len(labels), path)
-    emb = text_embedding(list(labels), list(labels), batch_size=256)
+    step = f"text embeddings of {len(labels):,} labels (once; cached)"
+    parts: list[LabelEmbedding] = []
+    for start in range(0, len(labels), TEXT_CHUNK):
+        chunk = list(labels[start : start + TEXT_CHUNK])
+        parts.append(text_embedding(chunk, chunk, batch_size=256))
+        if on_progress is not None:
+            on_progress(step, start + len(chunk), len(labels))
+    emb = replace(
+        parts[0],
+        labels=list(labels),
+        vectors=torch.cat([part.vectors for part in parts]),
+        synsets=[synset for part in parts for synset in part.synsets],
+    )
     emb.save(path, overwrite=True)
     return emb
 
 
-def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str], spec: str):
+def check_decodes(method: str) -> None:
+    """Only a method that scores images against label vectors can score labels it never
+    trained on; any other is refused before its model and data load."""
+    from labelspace.models.methods import get_method
+
+    if not get_method(method).uses_embedding:
+        raise InputError(
+            f"a {method} run cannot decode other labels, with any --images: its method has no "
+            "label embedding, so it scores only its training classes; use a run of a method "
+            "with one (devise, poincare: `labelspace methods`)"
+        )
+
+
+def candidate_vectors(
+    run_embedding: LabelEmbedding | None,
+    labels: Sequence[str],
+    spec: str,
+    on_progress: StepProgress | None = None,
+):
     """Vectors of ``labels`` in the run's label space, or a clear error when it has none."""
     if run_embedding is None:
         raise InputError(
@@ -103,7 +149,7 @@ def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str
             "score only their training classes), so it cannot decode other labels"
         )
     if run_embedding.kind == "text":
-        return text_label_embedding(labels, spec).vectors
+        return text_label_embedding(labels, spec, on_progress).vectors
     have = set(run_embedding.labels)
     missing = [lab for lab in labels if lab not in have]
     if missing:
@@ -118,7 +164,9 @@ def candidate_vectors(run_embedding: LabelEmbedding | None, labels: Sequence[str
     return run_embedding.subset(list(labels)).vectors
 
 
-def label_points(prepared, labels: Sequence[str], spec: str) -> torch.Tensor:
+def label_points(
+    prepared, labels: Sequence[str], spec: str, on_progress: StepProgress | None = None
+) -> torch.Tensor:
     """The points of ``labels`` where the run decodes: from the run's embedding (all of a
     shipped ``pretrained:NAME`` one, since a run keeps only its hierarchy's nodes), moved as
     the run's class points were (a Poincaré run's ``--label-radius``)."""
@@ -129,7 +177,7 @@ def label_points(prepared, labels: Sequence[str], spec: str) -> torch.Tensor:
     asked = config.embedding  # as given to train; the run keeps a file of its nodes only
     if asked and asked.startswith(PREFIX):
         embedding = pretrained(asked)
-    vectors = candidate_vectors(embedding, labels, spec).float()
+    vectors = candidate_vectors(embedding, labels, spec, on_progress).float()
     return prepared.module.method.points(space, config.options, vectors)
 
 
@@ -139,11 +187,14 @@ def open_vocabulary(
     *,
     images: str = "unseen",
     ks: Sequence[int] = HIT_KS,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: StepProgress | None = None,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Flat hit@k and hierarchical precision@k of a run's test images among ``spec``'s labels.
 
     ``images``: ``unseen`` (the run's unseen classes; the zero-shot question) or ``all``.
+    ``on_progress(step, done, total)`` hears how far the slow steps are; ``data`` is where
+    the run's dataset is now, if it has moved.
     """
     from labelspace.data.module import eval_loader
     from labelspace.metrics.zeroshot import resolve_unseen
@@ -152,15 +203,23 @@ def open_vocabulary(
 
     if images not in ("unseen", "all"):
         raise InputError(f"images must be 'unseen' or 'all', got {images!r}")
-    prepared = load_run(run, ("model", "data"))
-    config, space, module = prepared.config, prepared.space, prepared.module
+    prepared = load_run(run, ("config",), data=data)
+    config = prepared.config
+    check_decodes(config.method)
     if images == "unseen" and not config.unseen:
         raise InputError(
-            "this run has no unseen classes (train with --unseen); pass images='all' "
-            "(--images all) to decode every test image"
+            "this run has no unseen classes (train with --unseen); pass --images all "
+            "(images='all' in Python) to decode every test image"
         )
-    labels = label_set(spec)
-    vectors = label_points(prepared, labels, spec)
+    labels = label_set(spec)  # an unknown synset: refused before the model and data load
+
+    def reading(done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress("reading the dataset", done, total)
+
+    prepared.load("model", "data", on_progress=reading)
+    space, module = prepared.space, prepared.module
+    vectors = label_points(prepared, labels, spec, on_progress)
     dataset = prepared.test_set
     if images == "unseen":
         from labelspace.data.images import filter_classes
@@ -180,7 +239,7 @@ def open_vocabulary(
             targets.append(target)
             done += len(target)
             if on_progress is not None:
-                on_progress(done, len(dataset))
+                on_progress(f"decoding among {len(labels):,} labels", done, len(dataset))
     top = torch.cat(tops)
     target = torch.cat(targets)
     index = {lab: i for i, lab in enumerate(labels)}

@@ -211,7 +211,7 @@ def saliency_in_boxes(
 
     check_method(method)
     loaded = run if isinstance(run, Run) else load_run(run, ("config",))
-    data = loaded.config.data
+    data = loaded.data_source()
     if not Path(data).expanduser().is_dir():  # a named dataset (fashion-mnist, cifar10, ...)
         raise SaliencyError(
             f"{data} has no object boxes; the saliency measurement needs a dataset with boxes: "

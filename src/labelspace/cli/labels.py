@@ -278,23 +278,46 @@ def plot_disk(
     console.print(f"wrote {out}")
 
 
+EMBEDDING_COLUMNS = ("name", "source", "nodes", "dim", "MAP", "mean rank", "MB")
+NUMBER_COLUMNS_WIDTH = 50  # the table's number columns and every border
+
+
 def embeddings() -> None:
     """The pretrained label spaces shipped with labelspace, with their reconstruction quality
     (use one with --embedding pretrained:NAME, or labelspace.pretrained(NAME) in Python)."""
     from labelspace.embeddings.pretrained import catalogue
 
-    table = Table(title="pretrained label spaces (--embedding pretrained:NAME)")
-    for column in ("name", "source", "nodes", "dim", "MAP", "mean rank", "MB"):
-        table.add_column(column, justify="left" if column in ("name", "source") else "right")
-    for entry in catalogue().values():
-        quality = entry.quality["all"]
-        table.add_row(
-            entry.name,
-            entry.source.removeprefix("sources/").removesuffix(".txt"),
-            f"{entry.nodes:,}",
-            str(entry.dim),
-            f"{quality['map']:.4f}",
-            f"{quality['mean_rank']:.3f}",
-            f"{entry.path.stat().st_size / 1e6:.2f}" if entry.path.is_file() else "missing",
-        )
+    rows = [_embedding_row(entry) for entry in catalogue().values()]
+    title = "pretrained label spaces (--embedding pretrained:NAME)"
+    longest = max((len(row[0]) for row in rows), default=4)
+    sources = max((len(row[1]) for row in rows), default=6)
+    if console.width < longest + sources + NUMBER_COLUMNS_WIDTH:
+        # the name is what pretrained:NAME needs, so it is never cut: where the table does
+        # not fit, each name is printed in full on a line of its own, its figures below it
+        console.print(title, highlight=False)
+        for name, *values in rows:
+            console.print(name, highlight=False, soft_wrap=True)
+            figures = zip(EMBEDDING_COLUMNS[1:], values, strict=True)
+            console.print("  " + ", ".join(f"{k} {v}" for k, v in figures), highlight=False)
+        return
+    table = Table(title=title)
+    table.add_column("name", no_wrap=True, min_width=longest)
+    for column in EMBEDDING_COLUMNS[1:]:
+        table.add_column(column, justify="left" if column == "source" else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
+
+
+def _embedding_row(entry) -> tuple[str, ...]:
+    """A shipped embedding's cells: name, source, nodes, dim, MAP, mean rank, MB."""
+    quality = entry.quality["all"]
+    return (
+        entry.name,
+        entry.source.removeprefix("sources/").removesuffix(".txt"),
+        f"{entry.nodes:,}",
+        str(entry.dim),
+        f"{quality['map']:.4f}",
+        f"{quality['mean_rank']:.3f}",
+        f"{entry.path.stat().st_size / 1e6:.2f}" if entry.path.is_file() else "missing",
+    )

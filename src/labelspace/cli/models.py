@@ -1,11 +1,14 @@
-"""Commands on image models: ``train``, ``evaluate``, ``analyze``, ``predict``, ``methods``."""
+"""Commands on image models: ``train``, ``evaluate``, ``analyze``, ``predict``, ``methods``
+(``explain`` lives in :mod:`labelspace.cli.explain`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from labelspace.analysis.config import DEFAULT_EPS
@@ -35,13 +38,13 @@ from labelspace.cli.common import (
     print_metrics,
     print_result,
 )
+from labelspace.cli.explain import explain  # noqa: F401  (registered with the app from here)
 from labelspace.cli.method_options import with_method_options
 from labelspace.models.options import MethodOptions
 from labelspace.training.config import TrainConfig
 
 TRAIN = TrainConfig()  # the defaults of the training options
 OPTIONS = MethodOptions()  # the defaults of the method options
-EXPLAIN_BATCH = 16  # saliency maps computed at once by explain (one progress step)
 
 
 def methods() -> None:
@@ -127,6 +130,17 @@ def train(
         console.print(f"run folder: {run}")
 
 
+MovedDataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        metavar="PATH",
+        help="The run's dataset, if it has moved since training (it must have the run's "
+        "classes); default: where the run recorded it.",
+    ),
+]
+
+
 def evaluate(
     run: RunArg,
     labels: Annotated[
@@ -141,6 +155,7 @@ def evaluate(
         str, typer.Option(help="With --labels: 'unseen' (zero-shot classes) or 'all'.")
     ] = "unseen",
     distances: common.DistancesOpt = None,
+    data: MovedDataOpt = None,
 ) -> None:
     """Evaluate RUN's final weights on its test set (rewrites its metrics)."""
     from labelspace.files import atomic_write_json
@@ -148,14 +163,16 @@ def evaluate(
 
     if labels is None:
         chosen = common.absolute(distances)
-        print_result(evaluate_run(run, on_progress=data_progress(), distances=chosen))
+        print_result(evaluate_run(run, on_progress=data_progress(), distances=chosen, data=data))
         return
     if distances is not None:
         raise common.fail("--distances scores the run's classes; leave it out with --labels")
     from labelspace.analysis.openvocab import open_vocabulary
 
-    with console.status(f"decoding against {labels}"):
-        result = open_vocabulary(run, labels, images=images)
+    with common.progress() as bar:
+        result = open_vocabulary(
+            run, labels, images=images, on_progress=step_progress(bar), data=data
+        )
     path = run / f"openvocab-{labels}-{images}.json"
     atomic_write_json(path, result)
     shown = {k: v for k, v in result.items() if k.startswith(("hit@", "hp@"))}
@@ -167,6 +184,19 @@ def evaluate(
     for example in result["examples"]:
         console.print(f"  {example['class']}: {', '.join(example['top5'])}")
     console.print(f"written: {path}")
+
+
+def step_progress(bar: Progress) -> Callable[[str, int, int], None]:
+    """An ``on_progress(step, done, total)`` callback that shows each step as a bar of
+    ``bar`` (a :func:`~labelspace.cli.common.progress`)."""
+    tasks: dict[str, TaskID] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = bar.add_task(step, total=total, info="")
+        bar.update(tasks[step], completed=done, total=total)
+
+    return update
 
 
 def analyze(
@@ -183,6 +213,7 @@ def analyze(
     saliency_images: SaliencyImagesOpt = ANALYSIS.saliency_images,
     saliency_method: SaliencyMethodOpt = ANALYSIS.saliency_method,
     distances: common.DistancesOpt = None,
+    data: MovedDataOpt = None,
 ) -> None:
     """Back-off curve, CRM re-ranking, attacks and feature clustering of RUN (analysis.json);
     --multi adds label sets on single and composite images, --saliency where the model looks
@@ -205,7 +236,9 @@ def analyze(
         distances=common.absolute(distances),
     )
     with console.status("analysing") as status:
-        result = analyze_run(run, config, on_step=lambda s: status.update(f"analysing: {s}"))
+        result = analyze_run(
+            run, config, on_step=lambda s: status.update(f"analysing: {s}"), data=data
+        )
     backoff = result["backoff"]
     rows = {"back-off AUC": backoff["auc"]}
     if "crm" in backoff:
@@ -248,6 +281,15 @@ def predict(
         ),
     ] = False,
     coverage: CoverageOpt = ANALYSIS.coverage,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="PATH",
+            help="With --multi: the run's dataset, if it has moved since training (its "
+            "validation split calibrates the label sets the first time).",
+        ),
+    ] = None,
 ) -> None:
     """Top-k labels of each image, each with its path up the hierarchy, and the backed-off
     answer: the most specific label the model is sure of (--multi: a set of labels)."""
@@ -256,8 +298,13 @@ def predict(
 
     check_options(k=top, threshold=backoff)  # before the model loads
     if multi:
-        _predict_sets(run, images, coverage)
+        _predict_sets(run, images, coverage, data)
         return
+    if data is not None:
+        raise common.fail(
+            "--data is read only with --multi (its first calibration loads the run's "
+            "validation split); leave it out"
+        )
     loaded = load_run(run)
     answers = predict_images(loaded, images, k=top)
     hedged = backoff_answers(loaded, images, threshold=backoff)
@@ -276,13 +323,13 @@ def predict(
         )
 
 
-def _predict_sets(run: Path, images: list[Path], coverage: float) -> None:
+def _predict_sets(run: Path, images: list[Path], coverage: float, data: str | None) -> None:
     """``predict --multi``: each image's calibrated label set, as a table and a tree."""
     from labelspace.analysis.multilabel import check_coverage, predict_label_sets, tree_lines
 
     check_coverage(coverage)
     with console.status("labelling (a first --multi calibrates on the validation split)"):
-        answers, calibration = predict_label_sets(run, images, coverage=coverage)
+        answers, calibration = predict_label_sets(run, images, coverage=coverage, data=data)
     kind = "probability" if calibration.score == "probabilities" else "score"
     for path, rows in answers.items():
         table = Table(title=f"{path}: {len(rows)} label(s)")
@@ -297,77 +344,3 @@ def _predict_sets(run: Path, images: list[Path], coverage: float) -> None:
         f"that holds the class of {calibration.coverage:.0%} of "
         f"{calibration.validation_images} validation images"
     )
-
-
-def explain(
-    run: RunArg,
-    images: Annotated[list[Path], typer.Argument(help="Image files.")],
-    out: Annotated[Path, typer.Option(help="Folder for the PNG overlays.")],
-    top: Annotated[int, typer.Option("--top", "-k", help="Explain this many top labels.")] = 3,
-    saliency: Annotated[
-        str,
-        typer.Option(
-            help="gradcam (Grad-CAM on the last convolution) or ig (Integrated Gradients)."
-        ),
-    ] = "gradcam",
-    overwrite: Annotated[
-        bool, typer.Option(help="Write into an existing, non-empty --out.")
-    ] = False,
-) -> None:
-    """Where the model looks: a saliency map of each image for each of its top labels, laid
-    over the image as a PNG (OUT/<image>-<rank>-<label>.png; images that share a file name are
-    told apart by their folders, OUT/<folder>_<image>-<rank>-<label>.png)."""
-    from labelspace.analysis.inference import class_scores, load_images, normalize_images
-    from labelspace.analysis.predict import check_options
-    from labelspace.analysis.saliency import (
-        check_method,
-        last_convolution,
-        overlay_stems,
-        saliency_maps,
-        unique_names,
-    )
-    from labelspace.files import check_output, first_missing, removed_on_failure
-    from labelspace.reporting.figures import plot_saliency_overlay
-    from labelspace.training.load import load_run
-
-    check_options(k=top)
-    check_method(saliency)
-    check_output(out, overwrite=overwrite, option="--out", folder=True)
-    model = load_run(run)
-    if saliency == "gradcam":
-        last_convolution(model.module)  # a run without one: the error, before anything is written
-    pixels = load_images(images, model.input)  # all readable, before anything is written
-    batch = normalize_images(pixels, model.input)
-    scores = class_scores(model.module, batch)
-    k = min(top, scores.shape[1])
-    ranked = scores.topk(k, dim=1).indices
-    stems = overlay_stems(images)
-    jobs = [(i, rank) for rank in range(k) for i in range(len(images))]
-    labels = [model.space.classes[int(ranked[i, rank])] for i, rank in jobs]
-    names = unique_names(
-        [
-            f"{stems[i]}-{rank + 1}-{_file_safe(label)}.png"
-            for (i, rank), label in zip(jobs, labels, strict=True)
-        ],
-        suffix=".png",
-    )
-    made = first_missing(out)
-    written: set[Path] = set()
-    with removed_on_failure(made, keep=lambda: False), common.progress() as bar:
-        task = bar.add_task(f"{saliency} maps", total=len(jobs), info="")
-        out.mkdir(parents=True, exist_ok=True)
-        for start in range(0, len(jobs), EXPLAIN_BATCH):
-            chunk = range(start, min(start + EXPLAIN_BATCH, len(jobs)))
-            rows, ranks = zip(*(jobs[j] for j in chunk), strict=True)
-            maps = saliency_maps(model.module, batch[list(rows)], ranked[rows, ranks], saliency)
-            for j, heat in zip(chunk, maps, strict=True):
-                i, rank = jobs[j]
-                title = f"{labels[j]} (#{rank + 1}, {saliency})"
-                written.add(plot_saliency_overlay(pixels[i], heat, out / names[j], title))
-            bar.update(task, completed=chunk.stop)
-    console.print(f"wrote {len(written)} overlays to {out}")
-
-
-def _file_safe(label: str) -> str:
-    """A label as part of a file name: letters, digits and ``-_.``; anything else ``_``."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)

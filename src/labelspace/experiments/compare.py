@@ -44,8 +44,12 @@ def parse_methods(spec: str | Sequence[str]) -> list[str]:
             raise InputError(f"{item!r}: a two-stage method has exactly one '>'")
         for stage in stages:
             _stage_parts(stage)
-    if len(set(items)) != len(items):
-        raise InputError("a method is listed twice")
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    if repeated:
+        raise InputError(
+            f"{', '.join(repr(item) for item in repeated)} listed more than once in --methods; "
+            "name each method once (--seeds trains a method several times)"
+        )
     return items
 
 
@@ -53,9 +57,16 @@ def _stage_parts(stage: str) -> tuple[str, str | None]:
     """``devise@poincare+text`` -> ``("devise", "poincare+text")``, both validated."""
     from labelspace.training.config import check_embedding
 
-    method, _, embedding = stage.partition("@")
+    method, at, embedding = stage.partition("@")
     try:
-        check_embedding(get_method(method), embedding or None)
+        found = get_method(method)
+        if at and not embedding.strip():
+            raise InputError(
+                f"nothing after '@': name a label embedding ({method}@text) or drop the '@'"
+                if found.uses_embedding
+                else f"nothing after '@', and {method} uses no label embedding: drop the '@'"
+            )
+        check_embedding(found, embedding or None)
     except InputError as exc:
         raise InputError(f"{stage!r}: {exc}") from None
     return method, embedding or None

@@ -164,15 +164,26 @@ def hierarchy_order(hierarchy: Hierarchy) -> list[int]:
 
 
 def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], path: Path) -> Path:
-    """Top-1 against mistake severity: every seed as a dot, the mean with 95 % CI bars.
+    """Top-1 against mistake severity: every seed as a dot, the mean with 95 % CI bars, each
+    method named beside its mean (:func:`draw_accuracy_severity_seeds`)."""
+    return save_and_close(draw_accuracy_severity_seeds(per_method), path)
+
+
+def draw_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]]):
+    """The figure of :func:`plot_accuracy_severity_seeds`, laid out and not saved.
 
     Rows named ``"<method> +CRM"`` (the same runs re-ranked by CRM) are drawn hollow, in their
-    method's colour, so that each method and its test-time re-ranking read as a pair."""
+    method's colour, so that each method and its test-time re-ranking read as a pair. The
+    names are placed inside the axes and apart (:func:`~labelspace.reporting.label_layout.
+    place_labels`), however close the means lie."""
+    from labelspace.reporting.label_layout import place_labels
     from labelspace.reporting.stats import mean_ci
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.8, 4.4))
     colors: dict[str, str] = {}
+    means: list[tuple[float, float]] = []
+    named: list[str] = []
     for name, seeds in per_method.items():
         base = name.removesuffix(" +CRM")
         color = colors.setdefault(base, f"C{len(colors) % 10}")
@@ -190,11 +201,15 @@ def plot_accuracy_severity_seeds(per_method: dict[str, list[dict[str, float]]], 
         ax.errorbar(
             cx.mean, cy.mean, xerr=err[0], yerr=err[1], fmt="o", color=color, mfc=face, capsize=3
         )
-        ax.annotate(name, (cx.mean, cy.mean), textcoords="offset points", xytext=(6, 4), fontsize=9)
+        means.append((cx.mean, cy.mean))
+        named.append(name)
     ax.set_xlabel("mistake severity (mean LCA height of mistakes, lower is better)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(alpha=0.3)
-    return save_and_close(fig, path)
+    ax.margins(0.12)  # room for the names around the outermost points
+    fig.tight_layout()  # the final layout: names are placed in its pixels
+    place_labels(ax, means, named, colors=[colors[n.removesuffix(" +CRM")] for n in named])
+    return fig
 
 
 def plot_severity_histograms(

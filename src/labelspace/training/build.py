@@ -4,7 +4,7 @@ and then fails."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from labelspace.data.module import steps_per_epoch
 from labelspace.embeddings.space import LabelSpace, build_label_space
 from labelspace.models.methods import get_method
 from labelspace.training.config import RunError, TrainConfig, check_backbone_start
+from labelspace.training.data_paths import recorded_dataset
 from labelspace.training.module import LabelSpaceClassifier, LabelSpaceNet, OptimConfig
 from labelspace.training.runs import RunFile, input_spec, read_checkpoint
 
@@ -131,6 +132,8 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     embedding, the options) runs here, so a run never trains for minutes and then fails."""
     config.validate()
     check_backbone_start(config)
+    # a folder as its absolute path: the run reloads it from any folder
+    config = replace(config, data=recorded_dataset(config.data))
     data, datamodule = load_data(config, on_progress=on_progress)
     space = build_label_space(
         data.name,

@@ -105,14 +105,21 @@ def _zero_shot(prepared: Prepared | Run, preds: Predictions) -> dict[str, Any]:
 
 
 def evaluate_run(
-    run: Path, *, on_progress=None, distances: str | Path | None = None
+    run: Path,
+    *,
+    on_progress=None,
+    distances: str | Path | None = None,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Re-evaluate a run's final weights on its test set; keeps its training figures.
 
     ``distances`` (a published distance file) replaces the cost of mistakes the run was
-    trained with; metrics.json records which cost it used."""
+    trained with; metrics.json records which cost it used. ``data``: where the run's dataset
+    is now, if it has moved (:func:`~labelspace.training.load.load_run`)."""
     run = Path(run)
-    loaded = load_run(run, ("model", "data"), on_progress=on_progress, distances=distances)
+    loaded = load_run(
+        run, ("model", "data"), on_progress=on_progress, distances=distances, data=data
+    )
     previous: dict[str, Any] = {}
     for name in (METRICS_FILE, TRAINING_FILE):  # a finished run, or one whose evaluation failed
         if (run / name).is_file():

@@ -6,7 +6,9 @@ A run is loaded by parts, each read once, when it is first asked for:
 - ``model``: the label space and the model with the weights of ``RUN/checkpoints/last.ckpt``,
   rebuilt from the hyperparameters saved in the checkpoint (``RUN/config.yaml`` for runs
   whose checkpoints predate them), in evaluation mode, without loading the dataset;
-- ``data``: the run's dataset and its train / validation / test split;
+- ``data``: the run's dataset and its train / validation / test split (from where the run
+  recorded it, or from ``data=`` for a dataset that has moved: see
+  :mod:`labelspace.training.data_paths`);
 - ``predictions``: the test set's class scores and targets (``RUN/predictions.safetensors``).
 
 A missing or damaged file is a :class:`~labelspace.training.config.RunError` of one line that
@@ -26,6 +28,7 @@ from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_
 from labelspace.hierarchy.distances import TREE_COST
 from labelspace.training.build import Splits, build_module, embedding_spec, load_data
 from labelspace.training.config import RunError, TrainConfig
+from labelspace.training.data_paths import DATA_OPTION, given_dataset, locate_dataset
 from labelspace.training.module import LabelSpaceClassifier, Predictions
 from labelspace.training.runs import (
     CONFIG_FILE,
@@ -51,6 +54,7 @@ class Run(Splits):
     datamodule: Any = None  # labelspace.data.module.ImageDataModule
     predictions: Predictions | None = None
     distances: str | None = None  # a distance file (or TREE_COST) instead of the run's own
+    data_given: bool = False  # config.data is where --data says the dataset is now
 
     @property
     def config(self) -> TrainConfig:
@@ -78,21 +82,54 @@ class Run(Splits):
         if "model" in parts and self.module is None:
             checkpoint = read_checkpoint(self.path)  # a damaged one is found before the data
         if "data" in parts and self.datamodule is None:
+            source = self.data_source()
             # the first stage of a two-stage run or its --pretrained file are not needed
-            config = replace(self.config, init_from=None, pretrained=None)
+            config = replace(self.config, data=source, init_from=None, pretrained=None)
             self.data, self.datamodule = load_data(config, on_progress=on_progress)
-            if list(self.data.classes) != self.classes:
-                raise RunError(f"{self.path} was trained on other classes than the data gives now")
+            self._check_classes(source, list(self.data.classes))
         if checkpoint is not None:
             self._load_model(checkpoint)
         if "predictions" in parts and self.predictions is None:
             self.predictions = read_predictions(self.path)
         return self
 
+    def data_source(self) -> str:
+        """The run's dataset as ``load_dataset`` takes it: where ``--data`` says it is now, or
+        where the run recorded it (found, or an error that names ``--data PATH``)."""
+        if self.data_given:
+            return self.config.data
+        return locate_dataset(self.config.data, self.path)
+
+    def _check_classes(self, source: str, found: list[str]) -> None:
+        """The dataset loaded from ``source`` has the run's classes, in the run's order."""
+        if found == self.classes:
+            return
+        missing = [c for c in self.classes if c not in set(found)]
+        extra = [c for c in found if c not in set(self.classes)]
+        differ = (
+            "; ".join(
+                f"{what}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                for what, names in (("missing", missing), ("not the run's", extra))
+                if names
+            )
+            or "the same classes in another order"
+        )
+        if self.data_given:
+            raise RunError(
+                f"--data {source} does not hold the classes {self.path} was trained on "
+                f"({differ}); give the run's own dataset"
+            )
+        raise RunError(
+            f"{self.path} was trained on other classes than {source} gives now ({differ}); "
+            f"if the run's dataset has moved, pass it with {DATA_OPTION}"
+        )
+
     def _load_model(self, checkpoint: dict[str, Any]) -> None:
         saved = self.saved
         if isinstance(checkpoint.get("hyper_parameters"), dict):
             saved = RunFile.from_dict(checkpoint["hyper_parameters"], self.path / LAST_CHECKPOINT)
+            # the dataset where it is now (found, or given with --data), as config.yaml's
+            saved = replace(saved, config=replace(saved.config, data=self.config.data))
         config = saved.config
         embedding = None
         if embedding_spec(config) is not None:
@@ -121,16 +158,29 @@ def load_run(
     *,
     on_progress=None,
     distances: str | Path | None = None,
+    data: str | Path | None = None,
 ) -> Run:
     """Open the run folder ``run`` with the ``parts`` asked for (among :data:`PARTS`;
     ``config`` always), each loaded once; :meth:`Run.load` adds parts later. ``distances``
     (a distance file, or ``"lca-height"`` for the class tree) replaces the cost of mistakes
-    the run was trained with."""
+    the run was trained with. ``data`` is where the run's dataset is now, if it has moved
+    (it must have the run's classes); without it, the dataset the run recorded, found
+    (:func:`~labelspace.training.data_paths.locate_dataset`). ``config.data`` says which."""
     path = Path(run)
     chosen = None if distances is None else str(distances)
     if chosen is not None and chosen != TREE_COST:
         chosen = str(Path(distances).resolve())
-    return Run(path, read_run_file(path), distances=chosen).load(*parts, on_progress=on_progress)
+    saved = read_run_file(path)
+    if data is not None:
+        source = given_dataset(data)
+    else:
+        try:  # an older run's relative path, found now; where it is not, loading data says so
+            source = locate_dataset(saved.config.data, path)
+        except RunError:
+            source = saved.config.data
+    saved = replace(saved, config=replace(saved.config, data=source))
+    loaded = Run(path, saved, distances=chosen, data_given=data is not None)
+    return loaded.load(*parts, on_progress=on_progress)
 
 
 def _load_weights(module: LabelSpaceClassifier, run: Path, state: dict[str, torch.Tensor]) -> None:
