@@ -4,7 +4,9 @@ Every path that turns an image file into pixels (decoding a folder into memory, 
 from files or shards, ``labelspace predict``) goes through :func:`read_image`, so that training,
 evaluation and prediction see the same pixels:
 
-- the image is decoded with Pillow as 8-bit grayscale or RGB (alpha dropped);
+- the image is decoded with Pillow as 8-bit grayscale or RGB (alpha dropped) and turned
+  upright by its EXIF orientation, as every image viewer shows it (a phone photo stored
+  sideways with orientation 6 or 8 is read as it was taken);
 - with a target size ``N`` (``--image-size N``), its shorter side is resized to ``N``
   (bilinear, antialiased) and the centre ``N x N`` square is kept. The aspect ratio is never
   changed; an image already ``N x N`` is left untouched, so fixed-size datasets are as before.
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
 from labelspace.errors import InputError
 
@@ -30,8 +32,10 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "fit_image",
     "open_image",
+    "orientation",
     "read_image",
     "to_uint8",
+    "upright",
 ]
 
 IMAGE_EXTENSIONS = frozenset({
@@ -55,8 +59,38 @@ def decode_error_reason(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transposition that makes the image upright (ImageOps.exif_transpose's
+table)."""
+
+
+def orientation(pil: Image.Image) -> int:
+    """The EXIF orientation of a Pillow image (1: upright). Malformed EXIF counts as upright,
+    as viewers treat it: it must not make an image unreadable."""
+    try:
+        value = pil.getexif().get(ExifTags.Base.Orientation, 1)
+        return int(value) if int(value) in _TRANSPOSE else 1
+    except Exception:  # any damage in the EXIF block: no orientation
+        return 1
+
+
+def upright(pil: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (ImageOps.exif_transpose's rule)."""
+    method = _TRANSPOSE.get(orientation(pil))
+    return pil if method is None else pil.transpose(method)
+
+
 def open_image(source: Path | bytes) -> Image.Image:
-    """One image, decoded, as an 8-bit grayscale ("L") or RGB Pillow image; alpha is dropped.
+    """One image, decoded, as an 8-bit grayscale ("L") or RGB Pillow image, upright by its
+    EXIF orientation; alpha is dropped.
 
     A file is read in one call and parsed from memory: Pillow's JPEG parser reads byte by
     byte, which from a file costs more than the decoding of a 32 x 32 image.
@@ -64,6 +98,7 @@ def open_image(source: Path | bytes) -> Image.Image:
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     pil = Image.open(io.BytesIO(data))
     pil.load()  # decode now, so that a damaged file fails here
+    pil = upright(pil)
     if pil.mode in {"L", "RGB"}:
         return pil
     if pil.mode in GRAY_MODES:
