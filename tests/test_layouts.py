@@ -317,12 +317,10 @@ def test_image_folder_with_test(tmp_path: Path, caplog: pytest.LogCaptureFixture
 def test_image_folder_train_only_is_split_stratified_and_seeded(tmp_path: Path):
     sizes = {"b": (10, 0), "a": (5, 0), "c": (7, 0)}
     root = make_folder(tmp_path / "flowers", sizes, test=False)
-    (root / "val" / "a").mkdir(parents=True)
     listing = scan_dataset(root)
     assert (SPLIT_SEED, TEST_FRACTION) == (0, 0.2)
     assert listing.layout == "imagefolder"
-    assert listing.notes[0] == SPLIT_NOTE
-    assert "val/ is not read" in listing.notes[1]
+    assert listing.notes == [SPLIT_NOTE]  # a val/ beside train/ is the test set instead
     assert listing.classes == ["a", "b", "c"]
     held = {name: val_count(n, TEST_FRACTION) for name, (n, _) in sorted(sizes.items())}
     assert counts(listing, "test") == held == {"a": 1, "b": 2, "c": 1}
@@ -352,7 +350,10 @@ def test_image_folder_errors(tmp_path: Path):
     hidden_junk(root / "test" / "c")
     with pytest.raises(EmptyClassError) as err:
         scan_dataset(root)
-    assert "class folder(s) without images: train/b, test/c." in str(err.value)
+    assert (
+        "class folder(s) without images: train/b (it is empty); test/c (it holds only 2 hidden "
+        "entries)." in str(err.value)
+    )
 
     root = make_folder(tmp_path / "mismatch", {"a": (2, 1), "b": (2, 1)})
     (root / "test" / "b").rename(root / "test" / "z")

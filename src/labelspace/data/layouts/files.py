@@ -1,5 +1,6 @@
-"""File-system steps shared by the layouts: visible entries, images by suffix, class folders,
-text and CSV files read as UTF-8, and the one warning about skipped files."""
+"""File-system steps shared by the layouts: visible entries, images by suffix, class folders
+(symbolically linked subfolders followed: :mod:`~labelspace.data.layouts.walk`), text and CSV
+files read as UTF-8, and the warnings about skipped files."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from labelspace.data.errors import DatasetError
 from labelspace.data.images_io import IMAGE_EXTENSIONS
+from labelspace.data.layouts.walk import walk_folder
 
 __all__ = [
     "PerClass",
@@ -65,30 +67,48 @@ def images_in(folder: Path, ignored: list[Path]) -> list[Path]:
 
 
 def images_under(folder: Path, ignored: list[Path]) -> list[Path]:
-    """The image files in ``folder`` and its subfolders, sorted; other files go to
+    """The image files in ``folder`` and its subfolders, linked subfolders included (each real
+    folder once), sorted; other files, broken links and linked folders skipped go to
     ``ignored``."""
-    images: list[Path] = []
-    # os.walk lists directories with scandir, without a stat call per file.
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for filename in filenames:
-            if not filename.startswith("."):
-                (images if is_image(filename) else ignored).append(Path(dirpath, filename))
-    return sorted(images)
+    found = walk_folder(folder, is_image)
+    ignored.extend(found.others + found.broken + found.looped)
+    return sorted(found.images)
 
 
 def warn_ignored(root: Path, ignored: list[Path]) -> None:
-    """One warning naming a few of the files that were skipped for their suffix."""
-    if not ignored:
-        return
-    examples = few((os.path.relpath(p, root) for p in sorted(ignored)), 3)
-    log.warning(
-        "%s: ignored %d file(s) that are not images by suffix (%s); image suffixes are %s",
-        root,
-        len(ignored),
-        examples,
-        " ".join(sorted(IMAGE_EXTENSIONS)),
-    )
+    """One warning per kind of entry skipped: files without an image suffix, broken symbolic
+    links, and linked folders not followed (read already, or holding their class folder)."""
+    looped = [p for p in ignored if p.is_dir()]
+    broken = [p for p in ignored if p.is_symlink() and not p.exists()]
+    special = set(looped) | set(broken)
+    others = [p for p in ignored if p not in special]
+
+    def shown(paths: list[Path]) -> str:
+        return few((os.path.relpath(p, root) for p in sorted(paths)), 3)
+
+    if others:
+        log.warning(
+            "%s: ignored %d file(s) that are not images by suffix (%s); image suffixes are %s",
+            root,
+            len(others),
+            shown(others),
+            " ".join(sorted(IMAGE_EXTENSIONS)),
+        )
+    if broken:
+        log.warning(
+            "%s: ignored %d broken symbolic link(s) (%s): their targets do not exist",
+            root,
+            len(broken),
+            shown(broken),
+        )
+    if looped:
+        log.warning(
+            "%s: did not follow %d symbolic link(s) to folders read already or holding the "
+            "class folder (%s): each folder is read once",
+            root,
+            len(looped),
+            shown(looped),
+        )
 
 
 def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:

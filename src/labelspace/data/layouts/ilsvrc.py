@@ -1,6 +1,7 @@
 """The ImageNet ILSVRC-2012 layout: train/<wnid>/*.JPEG, and val/ as the test set (its test/
 split has no labels), either sorted into val/<wnid>/ or flat with the localization challenge's
-LOC_val_solution.csv giving each image's class."""
+LOC_val_solution.csv giving each image's class. A test/ of class folders (labelled: a split of
+one's own, not ILSVRC's) is the test set instead, and val/ is then not read, with a warning."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ __all__ = ["LAYOUT", "SOLUTION_CSV"]
 log = logging.getLogger(__name__)
 
 _NOTE = "ILSVRC-2012's val/ split is the test set (its test/ split has no labels)"
+_TEST_NOT_READ = (
+    "test/ is not read: it holds no class folders (ILSVRC-2012's test images have no labels)"
+)
+_VAL_NOT_READ = (
+    "test/ holds class folders, so it is the test set and val/ is not read (the validation "
+    "images are a share of train/); move val/'s images into train/ to train on them"
+)
 SOLUTION_CSV = "LOC_val_solution.csv"
 """The file that gives the classes of a flat val/ folder."""
 
@@ -92,7 +100,8 @@ def _read_solution(solution: Path, known: set[str]) -> dict[str, str]:
 
 
 def _scan(root: Path) -> Listing:
-    """List ILSVRC-2012: train/<wnid>/, val/<wnid>/ or flat val/ with LOC_val_solution.csv.
+    """List ILSVRC-2012: train/<wnid>/, val/<wnid>/ or flat val/ with LOC_val_solution.csv;
+    test/<wnid>/ instead of val/ when test/ holds class folders.
 
     Raises:
         DatasetNotFoundError: train/ or val/ missing, or flat val/ without the solution CSV.
@@ -114,6 +123,17 @@ def _scan(root: Path) -> Listing:
             "class folders are named n + 8 digits, e.g. n01440764"
         )
     check_not_empty(root, {"train": train}, "Every class needs images in train/")
+    test_dir = root / "test"
+    if test_dir.is_dir() and visible(test_dir)[0]:  # labelled: a split of the user's own
+        test = class_folders(test_dir, ignored)
+        warn_ignored(root, ignored)
+        check_not_empty(root, {"test": test}, "Every class needs images in test/")
+        check_same_classes(root, train, test, "test")
+        log.warning("%s: %s", root, _VAL_NOT_READ)
+        return make_listing(root, "ilsvrc", train, test, [_VAL_NOT_READ])
+    notes = [_NOTE]
+    if test_dir.is_dir():
+        notes.append(_TEST_NOT_READ)
     dirs, files = visible(val_dir)
     flat = [name for name in files if is_image(name)]
     if dirs and flat:
@@ -126,14 +146,14 @@ def _scan(root: Path) -> Listing:
         warn_ignored(root, ignored)
         check_not_empty(root, {"val": val}, "Every class needs images in val/")
         check_same_classes(root, train, val, "val")
-        return make_listing(root, "ilsvrc", train, val, [_NOTE])
+        return make_listing(root, "ilsvrc", train, val, notes)
     if not flat:
         raise DatasetError(
             f"{val_dir} holds no images; expected val/<wnid>/*.JPEG, or flat val/*.JPEG with "
             f"{SOLUTION_CSV}"
         )
     val = _flat_val(root, train, files, ignored)
-    return make_listing(root, "ilsvrc", train, val, [_NOTE])
+    return make_listing(root, "ilsvrc", train, val, notes)
 
 
 def _flat_val(root: Path, train: PerClass, files: list[str], ignored: list[Path]) -> PerClass:

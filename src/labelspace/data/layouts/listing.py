@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labelspace.data.errors import ClassMismatchError, DatasetError, EmptyClassError
-from labelspace.data.layouts.files import PerClass, few
+from labelspace.data.layouts.files import PerClass, few, is_image
+from labelspace.data.layouts.walk import why_empty
 from labelspace.data.splits import stratified_split, val_count
 
 __all__ = [
@@ -64,17 +65,21 @@ class Layout:
 
 
 def check_not_empty(root: Path, found: dict[str, PerClass], remedy: str) -> None:
-    """EmptyClassError listing every class folder (``split/class``) without images."""
+    """EmptyClassError naming the class folders (``split/class``, the splits being folders of
+    ``root``) without images, each with what it holds instead (empty, other files, broken
+    links, packed shards, ...)."""
     empty = [
-        f"{split}/{name}"
-        for split, per in found.items()
-        for name, files in per.items()
-        if not files
+        (split, name) for split, per in found.items() for name, files in per.items() if not files
     ]
     if empty:
+        shown = [
+            f"{split}/{name} ({why_empty(root / split / name, is_image)})"
+            for split, name in empty[:5]
+        ]
+        more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
         raise EmptyClassError(
-            f"{root}: class folder(s) without images: {', '.join(empty)}. {remedy}; add images "
-            "or remove the folder(s)"
+            f"{root}: class folder(s) without images: {'; '.join(shown)}{more}. {remedy}; add "
+            "images or remove the folder(s)"
         )
 
 

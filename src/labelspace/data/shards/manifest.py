@@ -13,6 +13,7 @@ import numpy as np
 
 from labelspace.data.errors import DatasetError
 from labelspace.data.layouts import Listing
+from labelspace.data.layouts.walk import SHARDS_MANIFEST
 
 __all__ = [
     "SHARDS_FORMAT",
@@ -29,7 +30,6 @@ __all__ = [
     "write_manifest",
 ]
 
-SHARDS_MANIFEST = "labelspace-shards.json"
 SHARDS_FORMAT = "labelspace-shards"
 SHARDS_VERSION = 1
 SPLITS = ("train", "test")
