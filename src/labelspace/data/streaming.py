@@ -7,13 +7,21 @@ for it (``--workers``). It offers the interface of
 :class:`~labelspace.data.images.InMemoryImages` (``targets``, ``subset``, ``with_transform``,
 ``in_chans``, ``image_size``), so splits, limits and zero-shot filtering treat both alike.
 Memory held per image: one path and one target, whatever the number of images.
+
+With ``skip_corrupt``, a training image that does not decode is replaced by the next readable
+one and its name is written to a :class:`SkipLog` (a file every worker appends to), so the run
+report lists it; the test split is checked before the run (:func:`drop_unreadable`), so that
+it is tested on exactly the readable images, as in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+import tempfile
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +31,50 @@ from torch.utils.data import Dataset
 
 from labelspace.data.errors import CorruptImageError, ImageSizeError
 from labelspace.data.images import Indices, InMemoryImages, Transform
-from labelspace.data.images_io import DECODE_ERRORS, decode_error_reason, read_image
+from labelspace.data.images_io import DECODE_ERRORS, decode_error_reason, open_image, read_image
 
-__all__ = ["FileImages", "LazyImages"]
+__all__ = ["FileImages", "LazyImages", "SkipLog", "drop_unreadable"]
 
 log = logging.getLogger(__name__)
+
+
+class SkipLog:
+    """The names of the images skipped as unreadable while streaming, from every process.
+
+    A small temporary file that DataLoader workers append one line to per skipped image (an
+    append of a short line is atomic, so workers never mix lines); the process that made it
+    reads it back with :meth:`names` and removes it when the log is garbage or at exit. It
+    pickles as its path, so spawned workers append to the same file.
+    """
+
+    def __init__(self) -> None:
+        handle, name = tempfile.mkstemp(prefix="labelspace-skipped-", suffix=".txt")
+        os.close(handle)
+        self.path = name
+        self.owner = os.getpid()
+        weakref.finalize(self, _remove, name, self.owner)
+
+    def record(self, name: str) -> None:
+        """Add one skipped image's name (from any process)."""
+        line = name.replace("\n", " ") + "\n"
+        with open(self.path, "a", encoding="utf-8", errors="surrogateescape") as handle:
+            handle.write(line)
+
+    def names(self) -> list[str]:
+        """Every name recorded so far, each once, in the order first recorded."""
+        try:
+            with open(self.path, encoding="utf-8", errors="surrogateescape") as handle:
+                lines = handle.read().splitlines()
+        except FileNotFoundError:
+            return []
+        return list(dict.fromkeys(line for line in lines if line))
+
+
+def _remove(path: str, owner: int) -> None:
+    """Delete a skip log's file, in the process that made it only (not in a forked worker)."""
+    if os.getpid() == owner:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 class LazyImages(Dataset[tuple[torch.Tensor, int]]):
@@ -50,6 +97,7 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
         transform: Transform | None = None,
         skip_corrupt: bool = False,
         resize: bool = True,
+        skip_log: SkipLog | None = None,
     ) -> None:
         self.targets = torch.as_tensor(targets, dtype=torch.int64).reshape(-1)
         self._in_chans = int(in_chans)
@@ -57,6 +105,7 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
         self.transform = transform
         self.skip_corrupt = skip_corrupt
         self.resize = resize
+        self.skip_log = skip_log
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments that make another dataset read images as this one does."""
@@ -66,6 +115,7 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
             "transform": self.transform,
             "skip_corrupt": self.skip_corrupt,
             "resize": self.resize,
+            "skip_log": self.skip_log,
         }
 
     # subclasses ------------------------------------------------------------------------
@@ -76,6 +126,10 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
     def name(self, index: int) -> str:
         """How image ``index`` is named in messages."""
         return str(self.source(index))
+
+    def remedy(self) -> str | None:
+        """What to do about an image that does not decode (None: replace the file, or skip)."""
+        return None
 
     def _take(self, index: np.ndarray) -> LazyImages:
         """A dataset of the images at ``index`` (same transform), without checks."""
@@ -102,10 +156,13 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
                 image = read_image(self.source(i), channels=self._in_chans, size=size)
             except DECODE_ERRORS as err:
                 if not self.skip_corrupt:
-                    raise CorruptImageError(self.name(i), decode_error_reason(err)) from None
+                    reason = decode_error_reason(err)
+                    raise CorruptImageError(self.name(i), reason, self.remedy()) from None
                 log.warning(
                     "skipping unreadable image %s: %s", self.name(i), decode_error_reason(err)
                 )
+                if self.skip_log is not None:
+                    self.skip_log.record(self.name(i))
                 continue
             if image.shape[-2:] != (self._image_size, self._image_size):
                 h, w = image.shape[-2:]
@@ -116,7 +173,11 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
                     "--image-size N (shorter side to N, centre N x N crop)"
                 )
             return image
-        raise CorruptImageError(self.name(index), "no image of the dataset could be decoded")
+        raise CorruptImageError(
+            self.name(index),
+            "no image of the dataset could be decoded",
+            "Check that the dataset's files are images (Pillow reads none of them).",
+        )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.read(int(index))
@@ -153,6 +214,53 @@ class LazyImages(Dataset[tuple[torch.Tensor, int]]):
         out = self._take(np.arange(len(self)))
         out._in_chans, out._image_size, out.resize = int(in_chans), int(image_size), resize
         return out
+
+
+class _Readable(Dataset[str]):
+    """Image ``i`` of a lazy dataset: "" when it decodes, else its name (for a DataLoader
+    that checks images in its workers)."""
+
+    def __init__(self, dataset: LazyImages) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> str:
+        try:
+            open_image(self.dataset.source(index))
+        except DECODE_ERRORS as err:
+            name = self.dataset.name(index)
+            log.warning("skipping unreadable image %s: %s", name, decode_error_reason(err))
+            return name
+        return ""
+
+
+def drop_unreadable(
+    dataset: LazyImages,
+    workers: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[LazyImages, list[str]]:
+    """The images of ``dataset`` that decode, and the names of those that do not: every image
+    is decoded once, in ``workers`` DataLoader processes."""
+    loader = torch.utils.data.DataLoader(
+        _Readable(dataset), batch_size=32, num_workers=workers, collate_fn=list
+    )
+    bad: list[str] = []
+    keep: list[int] = []
+    done = 0
+    for batch in loader:
+        for offset, name in enumerate(batch):
+            if name:
+                bad.append(name)
+            else:
+                keep.append(done + offset)
+        done += len(batch)
+        if on_progress is not None:
+            on_progress(done, len(dataset))
+    if not bad:
+        return dataset, []
+    return dataset.subset(keep), bad
 
 
 class FileImages(LazyImages):

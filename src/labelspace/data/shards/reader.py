@@ -118,6 +118,13 @@ class ShardImages(LazyImages):
         except (OSError, tarfile.TarError, IndexError):
             return f"{where}@{offset}"
 
+    def remedy(self) -> str:
+        source = self.manifest.get("source") or "DATASET"
+        return (
+            f"The shard is damaged: pack the dataset again (`labelspace pack {source} "
+            f"{self.folder} --overwrite`), or pass --skip-corrupt to leave such images out."
+        )
+
     def _take(self, index: np.ndarray) -> ShardImages:
         return ShardImages(
             self.folder,
