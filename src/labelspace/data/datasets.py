@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labelspace.data.disk import Batches, Loaded, class_synsets, load_files, load_shards
 from labelspace.data.errors import DatasetError
-from labelspace.data.folders import ProgressCallback, load_image_folder
+from labelspace.data.folders import ProgressCallback
 from labelspace.data.images import InMemoryImages
 from labelspace.data.named import (
     TORCHVISION_PREFIX,
@@ -30,19 +31,15 @@ from labelspace.data.named import (
     known_dataset,
     named_specs,
 )
-from labelspace.data.probe import probe_files, probe_lazy
-from labelspace.data.storage import check_storage, choose_storage
-from labelspace.data.streaming import FileImages
+from labelspace.data.storage import check_storage
+from labelspace.data.streaming import SkipLog
 from labelspace.data.transforms import (
     AUGMENTATIONS,
-    channel_stats,
     default_augmentation,
     eval_transform,
     train_transform,
 )
 from labelspace.errors import InputError
-from labelspace.hierarchy.mapping import map_names
-from labelspace.hierarchy.mapping_files import dataset_mapping, merge_mappings, read_mapping_file
 
 __all__ = [
     "DATASET_SPECS",
@@ -87,6 +84,14 @@ class ImageData:
     source: str = ""
     notes: list[str] = field(default_factory=list)  # what loading decided (a split made, ...)
     storage: str = "memory"  # memory | streaming | shards
+    skip_log: SkipLog | None = None  # streamed training images skipped as unreadable
+
+    def skipped_files(self) -> list[str]:
+        """Every image left out as unreadable: those found when loading (both splits in
+        memory, the test split when streamed) and the streamed training images skipped so far
+        (by any DataLoader worker)."""
+        later = self.skip_log.names() if self.skip_log is not None else []
+        return list(dict.fromkeys([*later, *self.skipped]))  # training images first, as in memory
 
     @property
     def streaming(self) -> bool:
@@ -115,20 +120,6 @@ def _options() -> str:
     return "; ".join(f"{spec!r}: {what}" for spec, what in DATASET_SPECS.items())
 
 
-def _class_synsets(
-    classes: list[str], dataset_key: str | None, mapping: str | Path | None
-) -> list[str]:
-    """Synset of each class: the user's mapping, then the reviewed one, then map_names.
-
-    Two classes that end at one synset are refused (``SharedSynsetError``), before any image
-    is decoded.
-    """
-    overrides: dict[str, str] = dataset_mapping(dataset_key) if dataset_key else {}
-    if mapping is not None:
-        overrides = merge_mappings(overrides, read_mapping_file(mapping))
-    return map_names(classes, overrides=overrides or None)
-
-
 def load_dataset(
     spec: str = "fashion-mnist",
     *,
@@ -140,6 +131,8 @@ def load_dataset(
     image_size: int | None = None,
     augment: str | None = None,
     storage: str = "auto",
+    batch_size: int | None = None,
+    workers: int | None = None,
 ) -> ImageData:
     """Load a dataset with transforms set; see :data:`DATASET_SPECS` for ``spec``.
 
@@ -152,7 +145,9 @@ def load_dataset(
     evaluation and prediction). ``skip_corrupt`` and ``on_progress`` apply to path datasets;
     ``augment`` is one of :data:`~labelspace.data.transforms.AUGMENTATIONS`, by default flip
     for grayscale and crop-flip for RGB. ``storage``: one of
-    :data:`~labelspace.data.storage.STORAGES`.
+    :data:`~labelspace.data.storage.STORAGES`. ``batch_size`` and ``workers`` (a run's
+    ``--batch-size`` and ``--workers``) let the memory plan refuse, before anything is
+    decoded, an image size at which the batches held at once would not fit in memory.
 
     Raises:
         DatasetError: an unknown spec (listing the options), or a dataset that cannot be
@@ -190,11 +185,11 @@ def load_dataset(
             )
         from labelspace.data.shards import is_packed
 
-        if is_packed(Path(spec).expanduser()):
-            folder = Path(spec).expanduser()
-            loaded = _load_shards(folder, mapping, image_size, skip_corrupt, storage)
-        else:
-            loaded = _load_files(spec, mapping, image_size, skip_corrupt, storage, on_progress)
+        batches = Batches(batch_size, workers)
+        folder = Path(spec).expanduser()
+        load = load_shards if is_packed(folder) else load_files
+        where = folder if load is load_shards else spec
+        loaded = load(where, mapping, image_size, skip_corrupt, storage, on_progress, batches)
 
     augment = augment or loaded.augment or default_augmentation(loaded.train.in_chans)
     mean, std = loaded.stats
@@ -216,28 +211,12 @@ def load_dataset(
         source=loaded.source,
         notes=loaded.notes,
         storage=loaded.storage,
+        skip_log=loaded.skip_log,
     )
     for note in data.notes:
         log.info("%s: %s", data.name, note)
     log.info("loaded %s in %.1f s", data.describe(), time.perf_counter() - start)
     return data
-
-
-@dataclass
-class _Loaded:
-    """Both splits (no transforms yet) and what is known about them."""
-
-    name: str
-    train: Any  # InMemoryImages or LazyImages
-    test: Any
-    classes: list[str]
-    synsets: list[str]
-    stats: tuple[tuple[float, ...], tuple[float, ...]]
-    source: str
-    storage: str = "memory"
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    augment: str | None = None  # the dataset's default training augmentation, if it has one
 
 
 def _load_named(
@@ -248,7 +227,7 @@ def _load_named(
     mapping: str | Path | None,
     download: bool,
     image_size: int | None,
-) -> _Loaded:
+) -> Loaded:
     """A named dataset (its own files, or torchvision's copy), in memory."""
     if torchvision:
         train, test = entry.load_torchvision(root, download)
@@ -262,93 +241,10 @@ def _load_named(
             f"--image-size {image_size} is for datasets read from files; {name} images are "
             f"{train.image_size[0]}x{train.image_size[1]}"
         )
-    synsets = _class_synsets(entry.classes, entry.mapping, mapping)
-    return _Loaded(
+    synsets = class_synsets(entry.classes, entry.mapping, mapping)
+    return Loaded(
         name, train, test, entry.classes, synsets, entry.stats, source, augment=entry.augment
     )
-
-
-def _load_files(
-    spec: str,
-    mapping: str | Path | None,
-    image_size: int | None,
-    skip_corrupt: bool,
-    storage: str,
-    on_progress: ProgressCallback | None,
-) -> _Loaded:
-    """A dataset in one of the layouts of :mod:`labelspace.data.layouts`."""
-    from labelspace.data.layouts import scan_dataset
-
-    listing = scan_dataset(spec)  # layout errors before any mapping or decoding
-    known = known_dataset(listing.classes)
-    if known:
-        log.info("the classes are the %s classes: using its reviewed mapping", known.name)
-    synsets = _class_synsets(
-        listing.classes, known and known.mapping, mapping
-    )  # mapping errors before decoding
-    name = listing.root.resolve().name
-    if listing.root.is_file():
-        name = listing.root.resolve().stem
-    n_images = len(listing.train.paths) + len(listing.test.paths)
-    probe = probe_files(listing.train.paths, listing.train.targets, image_size, skip_corrupt)
-    side = image_size or probe.size
-    stream = choose_storage(storage, n_images * probe.in_chans * side * side, name)
-    if not stream:
-        loaded = load_image_folder(
-            listing, image_size=image_size, skip_corrupt=skip_corrupt, on_progress=on_progress
-        )
-        train, test = loaded.train, loaded.test
-        stats = channel_stats(train.images)  # a folder copy may differ from the original
-        return _Loaded(
-            name, train, test, listing.classes, synsets, stats, str(listing.root),
-            skipped=loaded.skipped, notes=list(listing.notes),
-        )  # fmt: skip
-    options = {
-        "in_chans": probe.in_chans,
-        "image_size": side,
-        "resize": image_size is not None,
-        "skip_corrupt": skip_corrupt,
-    }
-    train = FileImages(listing.train.paths, listing.train.targets, **options)
-    test = FileImages(listing.test.paths, listing.test.targets, **options)
-    return _Loaded(
-        name, train, test, listing.classes, synsets, probe.stats, str(listing.root),
-        storage="streaming", notes=list(listing.notes),
-    )  # fmt: skip
-
-
-def _load_shards(
-    folder: Path, mapping: str | Path | None, image_size: int | None, skip_corrupt: bool,
-    storage: str,
-) -> _Loaded:  # fmt: skip
-    """Shards written by ``labelspace pack``: class list and synsets come with them."""
-    from labelspace.data.shards import ShardImages, read_manifest
-
-    if mapping is not None:
-        raise InputError(
-            f"--mapping: {folder} holds packed shards, whose classes were mapped when they "
-            "were packed; pack them again with --mapping to change it"
-        )
-    if storage == "memory":
-        raise InputError(
-            f"--in-memory: {folder} holds packed shards, which are always streamed; pass the "
-            "original dataset to decode it into memory"
-        )
-    manifest = read_manifest(folder)
-    splits = [
-        ShardImages.open(folder, split, in_chans=3, image_size=1, skip_corrupt=skip_corrupt)
-        for split in ("train", "test")
-    ]
-    probe = probe_lazy(splits[0], image_size)
-    side = image_size or probe.size
-    train, test = (
-        s.with_size(in_chans=probe.in_chans, image_size=side, resize=image_size is not None)
-        for s in splits
-    )
-    return _Loaded(
-        folder.resolve().name, train, test, list(manifest["classes"]), list(manifest["synsets"]),
-        probe.stats, str(folder), storage="shards", notes=list(manifest.get("notes", [])),
-    )  # fmt: skip
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -373,12 +269,15 @@ def pack_dataset(
     the manifest (:func:`labelspace.data.shards.pack`)."""
     from labelspace.data.layouts import scan_dataset
     from labelspace.data.shards import pack
+    from labelspace.data.shards.writer import check_out
 
     if shard_mb < 1:
         raise InputError(f"--shard-mb must be >= 1, got {shard_mb}")
+    if Path(spec).expanduser().exists():  # before the scan: a bad OUT fails at once
+        check_out(Path(out), Path(spec).expanduser(), overwrite=overwrite)
     listing = scan_dataset(spec)
     known = known_dataset(listing.classes)
-    synsets = _class_synsets(listing.classes, known.mapping if known else None, mapping)
+    synsets = class_synsets(listing.classes, known.mapping if known else None, mapping)
     return pack(
         listing,
         synsets,

@@ -30,6 +30,7 @@ __all__ = [
     "LoadedFolder",
     "ProgressCallback",
     "decode_images",
+    "differing_sizes",
     "load_image_folder",
 ]
 
@@ -58,6 +59,17 @@ class LoadedFolder:
     train: InMemoryImages
     test: InMemoryImages
     skipped: list[str]
+
+
+def differing_sizes(
+    path: Path, hw: tuple[int, int], first: Path | None, size: tuple[int, int]
+) -> ImageSizeError:
+    """The error for an image of another size than the first one decoded, without resizing."""
+    return ImageSizeError(
+        f"{path} is {hw[0]}x{hw[1]} (height x width) but {first} is {size[0]}x{size[1]}; "
+        "images of differing sizes are not resized silently: pass --image-size N (shorter "
+        "side to N, centre N x N crop) to bring every image to one size"
+    )
 
 
 # ---------------------------------------------------------------------------------- decoding
@@ -110,12 +122,7 @@ def decode_images(
         if size is None:
             size = hw  # the first decoded image sets the size
         elif image_size is None and hw != size:
-            raise ImageSizeError(
-                f"{path} is {hw[0]}x{hw[1]} (height x width) but {first} is "
-                f"{size[0]}x{size[1]}; images of differing sizes are not resized silently: "
-                "pass --image-size N (shorter side to N, centre N x N crop) to bring every "
-                "image to one size"
-            )
+            raise differing_sizes(path, hw, first, size)
         if image_size is not None and hw != size:
             pil = fit_image(pil, image_size)
             resized += 1

@@ -15,7 +15,6 @@ streamed from files, or from shards) and makes what training and evaluation read
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from labelspace.data.images import filter_classes
 from labelspace.data.splits import stratified_split, stratified_subset
+from labelspace.data.storage import default_workers, fitting_batch
 
 __all__ = [
     "EVAL_BATCH_SIZE",
@@ -72,15 +72,6 @@ def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-def default_workers(streaming: bool) -> int:
-    """DataLoader workers when ``--workers`` is not given: none for images in memory (the
-    main process indexes a tensor faster than workers could), one per spare core for
-    streamed images (which must be decoded), at most 8."""
-    if not streaming:
-        return 0
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
-
-
 def train_loader(dataset: Dataset, batch_size: int, seed: int, workers: int = 0) -> DataLoader:
     return DataLoader(
         dataset,
@@ -95,6 +86,11 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, workers: int = 0)
 def eval_loader(
     dataset: Dataset, batch_size: int = EVAL_BATCH_SIZE, workers: int = 0
 ) -> DataLoader:
+    """Batches in order; at most ``batch_size``, fewer where large images would not fit in
+    memory (:func:`~labelspace.data.storage.fitting_batch`)."""
+    chans, size = getattr(dataset, "in_chans", None), getattr(dataset, "image_size", None)
+    if chans is not None and size is not None:
+        batch_size = fitting_batch(batch_size, chans * size[0] * size[1], workers)
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
 
 
@@ -123,7 +119,7 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.workers = default_workers(data.streaming) if workers is None else workers
-        train_idx, val_idx = stratified_split(data.train.targets, val_fraction, seed)
+        train_idx, val_idx = stratified_split(data.train.targets, val_fraction, seed, data.classes)
         # the training images carry augmentation + normalisation; validation gets the test's
         train_set = stratified_subset(data.train.subset(train_idx), train_limit, seed)
         val_set = data.train.subset(val_idx).with_transform(data.test.transform)

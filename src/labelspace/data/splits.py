@@ -16,7 +16,14 @@ import torch
 
 from labelspace.errors import InputError
 
-__all__ = ["stratified_sample", "stratified_split", "stratified_subset", "val_count"]
+__all__ = [
+    "smallest_splittable",
+    "stratified_sample",
+    "stratified_split",
+    "stratified_subset",
+    "too_small_error",
+    "val_count",
+]
 
 
 def val_count(class_size: int, val_fraction: float) -> int:
@@ -30,18 +37,21 @@ def val_count(class_size: int, val_fraction: float) -> int:
 
 
 def stratified_split(
-    targets: torch.Tensor | np.ndarray | Sequence[int], val_fraction: float, seed: int
+    targets: torch.Tensor | np.ndarray | Sequence[int],
+    val_fraction: float,
+    seed: int,
+    names: Sequence[str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Split indices into ``(train_idx, val_idx)``, each class in proportion.
 
     Each class gives :func:`val_count` of its images, chosen by a NumPy generator seeded with
     ``seed``, to validation; the rest train. Both index tensors (int64) are sorted, disjoint and
     together cover ``range(len(targets))``; the same targets, fraction and seed always give the
-    same split.
+    same split. ``names`` (indexed by target) name the classes in messages.
 
     Raises:
         ValueError: ``val_fraction`` outside [0, 1), or a class too small to split (it would
-            leave no training or no validation image; the message lists such classes).
+            leave no training image; the message names a few such classes).
     """
     if not 0 <= val_fraction < 1:  # also rejects NaN
         raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
@@ -51,16 +61,12 @@ def stratified_split(
 
     classes, counts = np.unique(labels, return_counts=True)
     too_small = [
-        f"{c} ({n} image{'s' if n != 1 else ''})"
+        (c, n)
         for c, n in zip(classes.tolist(), counts.tolist(), strict=True)
         if val_count(n, val_fraction) >= n
     ]
     if too_small:
-        raise InputError(
-            f"cannot split with --val-fraction {val_fraction}: class(es) "
-            f"{', '.join(too_small)} would leave no training image; lower --val-fraction, or "
-            "leave such classes out"
-        )
+        raise too_small_error(too_small, val_fraction, names)
     rng = np.random.default_rng(seed)
     val_parts = []
     for c, n in zip(classes.tolist(), counts.tolist(), strict=True):
@@ -71,6 +77,40 @@ def stratified_split(
     train_idx = torch.from_numpy(np.flatnonzero(~is_val).astype(np.int64))
     val_idx = torch.from_numpy(np.flatnonzero(is_val).astype(np.int64))
     return train_idx, val_idx
+
+
+def smallest_splittable(val_fraction: float) -> int:
+    """The fewest images a class needs to keep a training image after giving
+    :func:`val_count` images to validation (2 for any fraction below a half)."""
+    n = 2
+    while val_count(n, val_fraction) >= n:
+        n += 1
+    return n
+
+
+def too_small_error(
+    too_small: Sequence[tuple[int, int]],
+    val_fraction: float,
+    names: Sequence[str] | None = None,
+    shown: int = 3,
+) -> InputError:
+    """The error for classes (target, images) too small to split: a few of them by name, how
+    many images a class needs, and what helps (a lower fraction only helps classes of two or
+    more images)."""
+    listed = [
+        f"{names[c] if names is not None else f'class {c}'} ({n} image{'s' if n != 1 else ''})"
+        for c, n in too_small[:shown]
+    ]
+    more = f" and {len(too_small) - shown} more" if len(too_small) > shown else ""
+    need = smallest_splittable(val_fraction)
+    lower = " or lower the validation fraction" if all(n >= 2 for _, n in too_small) else ""
+    return InputError(
+        f"cannot hold out {val_fraction:g} of each class's training images for validation: "
+        f"{', '.join(listed)}{more} would keep no image to train on. A class needs at least "
+        f"{need} training images (one validated, one trained on): add images to "
+        f"{'this class' if len(too_small) == 1 else 'these classes'}, or leave "
+        f"{'it' if len(too_small) == 1 else 'them'} out of the dataset{lower}"
+    )
 
 
 def _labels(targets: torch.Tensor | np.ndarray | Sequence[int]) -> np.ndarray:

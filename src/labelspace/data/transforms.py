@@ -22,6 +22,7 @@ __all__ = [
     "channel_stats",
     "default_augmentation",
     "eval_transform",
+    "stats_from_counts",
     "train_transform",
 ]
 
@@ -77,11 +78,19 @@ def channel_stats(images: torch.Tensor) -> Stats:
             f"channel_stats needs a non-empty uint8 (N, C, H, W) tensor, got {images.dtype} "
             f"of shape {tuple(images.shape)}"
         )
+    counts = torch.stack(
+        [torch.bincount(images[:, c].reshape(-1), minlength=256) for c in range(images.shape[1])]
+    )
+    return stats_from_counts(counts)
+
+
+def stats_from_counts(counts: torch.Tensor) -> Stats:
+    """Per-channel mean and std from each channel's counts of the 256 byte values ``(C, 256)``
+    (what :func:`channel_stats` computes, for counts gathered image by image)."""
     values = torch.arange(256, dtype=torch.float64) / 255
     means, stds = [], []
-    for c in range(images.shape[1]):
-        counts = torch.bincount(images[:, c].reshape(-1), minlength=256).to(torch.float64)
-        p = counts / counts.sum()
+    for channel in counts.to(torch.float64):
+        p = channel / channel.sum()
         mean = float((p * values).sum())
         var = float((p * (values - mean).square()).sum())
         means.append(round(mean, 4))

@@ -71,7 +71,7 @@ def finish(
         "train_images": len(prepared.train_set),
         "data_storage": prepared.data.storage,
         "eval_images_per_second": round(preds.images_per_second, 1),
-        "skipped_files": list(prepared.data.skipped),
+        "skipped_files": prepared.data.skipped_files(),  # streamed ones skipped in training too
     }
     if train_seconds is not None:
         result["train_seconds"] = round(train_seconds, 2)

@@ -32,7 +32,7 @@ from labelspace.data.shards.manifest import (
 )
 from labelspace.errors import InputError, OutputExistsError
 
-__all__ = ["DEFAULT_SHARD_BYTES", "pack"]
+__all__ = ["DEFAULT_SHARD_BYTES", "check_out", "pack"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def pack(
         raise InputError(f"the shard size in bytes must be >= 1, got {shard_bytes}")
     if shard_size is not None and shard_size < 1:
         raise InputError(f"the number of images per shard must be >= 1, got {shard_size}")
-    _check_out(out, listing.root, overwrite=overwrite)
+    check_out(out, listing.root, overwrite=overwrite)
 
     made_parent = _first_missing(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,27 +94,40 @@ def pack(
     return manifest
 
 
-def _check_out(out: Path, source: Path, *, overwrite: bool) -> None:
-    """Refuse an ``out`` that cannot be written, before any work starts."""
+def check_out(out: Path, source: Path, *, overwrite: bool) -> None:
+    """Refuse an ``out`` that cannot be written, before any work starts: a file, a folder
+    inside the dataset's folder (its shards would be read as a class folder next time), the
+    folder holding the dataset, or an existing folder that ``--overwrite`` would not replace.
+    """
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} is a file; give the path of a folder to pack the dataset into")
+    folder = source if source.is_dir() else None  # a CSV manifest lists its files: no scan
     try:
-        source_in_out = source.resolve().is_relative_to(out.resolve())
+        real_out, real_source = out.resolve(), source.resolve()
+        inside = folder is not None and real_out.is_relative_to(folder.resolve())
+        source_in_out = real_source.is_relative_to(real_out)
     except OSError:
-        source_in_out = False
+        inside = source_in_out = False
+    if inside:
+        raise InputError(
+            f"cannot pack into {out}: it lies inside the dataset {source}, whose next scan would "
+            "read the shards as a class folder; choose a folder outside it (e.g. "
+            f"{source.parent / (source.name + '-shards')})"
+        )
     if source_in_out:
         raise InputError(
             f"cannot pack into {out}: the dataset {source} is inside it; choose another folder"
         )
     if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(
-                f"{out} exists and is not empty; pass --overwrite to replace it"
-            )
         if not is_packed(out):
             raise OutputExistsError(
-                f"{out} is not a folder written by `labelspace pack` (it has no {SHARDS_MANIFEST}),"
-                " so --overwrite does not replace it; choose another folder, or delete it yourself"
+                f"{out} exists, is not empty and was not written by `labelspace pack` (it has no "
+                f"{SHARDS_MANIFEST}), so pack does not replace it, even with --overwrite; "
+                "choose a new or empty folder, or delete this one yourself"
+            )
+        if not overwrite:
+            raise OutputExistsError(
+                f"{out} holds packed shards already; pass --overwrite to replace them"
             )
 
 
