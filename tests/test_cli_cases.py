@@ -4,6 +4,7 @@ a run given to --pretrained, ...)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -299,6 +300,20 @@ def test_building_a_label_space_is_reported_without_verbose(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     said = " ".join(proc.stderr.split())
     assert "poincare label embedding of 10 classes" in said and "built in" in said
+
+
+def test_a_label_space_of_many_classes_is_announced(caplog):
+    from labelspace.hierarchy.sources import load_source
+    from labelspace.training.build import MANY_CLASSES, label_space
+
+    classes = list(load_source("imagenet").hierarchy.classes[:MANY_CLASSES])
+    with caplog.at_level(logging.INFO, logger="labelspace.progress"):
+        space = label_space("imagenet-part", classes, classes, None)
+        label_space("few", classes[:3], classes[:3], None)  # quick: not announced
+    assert space.num_classes == MANY_CLASSES
+    said = [r.getMessage() for r in caplog.records if r.name == "labelspace.progress"]
+    assert said[0] == "label space of 500 classes: building their WordNet hierarchy"
+    assert "label space of 500 classes: built in" in said[1] and len(said) == 2
 
 
 # ------------------------------------------------------------------------------ nits

@@ -4,6 +4,8 @@ and then fails."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,15 @@ from typing import Any
 import torch
 
 from labelspace.data.module import steps_per_epoch
+from labelspace.embeddings.reuse import progress_log
 from labelspace.embeddings.space import LabelSpace, build_label_space
 from labelspace.models.methods import get_method
 from labelspace.training.config import RunError, TrainConfig, check_backbone_start
 from labelspace.training.data_paths import recorded_dataset
 from labelspace.training.module import LabelSpaceClassifier, LabelSpaceNet, OptimConfig
 from labelspace.training.runs import RunFile, input_spec, read_checkpoint
+
+MANY_CLASSES = 500  # from this many classes, building a label space is announced
 
 
 class Splits:
@@ -51,6 +56,22 @@ class Prepared(Splits):
     space: LabelSpace
     module: LabelSpaceClassifier
     datamodule: Any  # labelspace.data.module.ImageDataModule
+
+
+def label_space(
+    name: str, classes: Sequence[str], synsets: Sequence[str], embedding, **options: Any
+) -> LabelSpace:
+    """:func:`~labelspace.embeddings.space.build_label_space`, announced on the progress log
+    (shown by the command line) when the classes are :data:`MANY_CLASSES` or more: their
+    WordNet hierarchy can take seconds to build."""
+    if len(classes) < MANY_CLASSES:
+        return build_label_space(name, classes, synsets, embedding, **options)
+    what = f"label space of {len(classes):,} classes"
+    progress_log.info("%s: building their WordNet hierarchy", what)
+    start = time.perf_counter()
+    space = build_label_space(name, classes, synsets, embedding, **options)
+    progress_log.info("%s: built in %.1f s", what, time.perf_counter() - start)
+    return space
 
 
 def embedding_spec(config: TrainConfig) -> str | None:
@@ -108,9 +129,7 @@ def load_data(config: TrainConfig, *, on_progress=None) -> tuple[Any, Any]:
     from labelspace.data import load_dataset
     from labelspace.data.module import ImageDataModule
 
-    # batch size and workers: the memory plan refuses batches that cannot fit, before decoding
-    loading = ("root", "mapping", "skip_corrupt", "download", "augment", "image_size", "storage",
-               "batch_size", "workers")  # fmt: skip
+    loading = ("root", "mapping", "skip_corrupt", "download", "augment", "image_size", "storage")
     data = load_dataset(config.data, **_options(config, *loading), on_progress=on_progress)
     unseen: list[int] = []
     if config.unseen:  # checked before a label embedding is trained for these classes
@@ -137,7 +156,7 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     # a folder as its absolute path: the run reloads it from any folder
     config = replace(config, data=recorded_dataset(config.data))
     data, datamodule = load_data(config, on_progress=on_progress)
-    space = build_label_space(
+    space = label_space(
         data.name,
         data.classes,
         data.synsets,

@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace, build_label_space
+from labelspace.embeddings.space import EMBEDDING_FILE, LabelSpace
 from labelspace.hierarchy.distances import TREE_COST
-from labelspace.training.build import Splits, build_module, embedding_spec, load_data
+from labelspace.training.build import Splits, build_module, embedding_spec, label_space, load_data
 from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.data_paths import DATA_OPTION, given_dataset, locate_dataset
 from labelspace.training.module import LabelSpaceClassifier, Predictions
@@ -139,7 +139,7 @@ class Run(Splits):
                     f"{self.path} has no {EMBEDDING_FILE}, the label embedding its model was "
                     "trained with; train the run again with --overwrite"
                 )
-        space = build_label_space(
+        space = label_space(
             config.data,
             saved.classes,
             saved.synsets,
