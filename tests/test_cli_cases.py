@@ -191,6 +191,7 @@ def test_a_run_records_its_dataset_folder_as_an_absolute_path(
     monkeypatch.chdir(tmp_path)  # another folder: the run still finds its dataset
     done = invoke("evaluate", folder_run)
     assert done.exit_code == 0, done.output
+    assert "scoring the test images" in done.output  # progress, not minutes of silence
     assert recorded_data(trained_runs("softmax")) == "fashion-mnist"  # a name stays a name
 
 

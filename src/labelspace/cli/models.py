@@ -163,7 +163,12 @@ def evaluate(
 
     if labels is None:
         chosen = common.absolute(distances)
-        print_result(evaluate_run(run, on_progress=data_progress(), distances=chosen, data=data))
+        scoring = data_progress("scoring the test images")
+        print_result(
+            evaluate_run(
+                run, on_progress=data_progress(), distances=chosen, data=data, on_scoring=scoring
+            )
+        )
         return
     if distances is not None:
         raise common.fail("--distances scores the run's classes; leave it out with --labels")

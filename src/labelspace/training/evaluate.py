@@ -22,9 +22,11 @@ from labelspace.training.runs import METRICS_FILE, TRAINING_FILE, write_predicti
 UNSEEN_FIGURES = ("zsl_", "gzsl_unseen_", "gzsl_h_")
 
 
-def predict_set(run: Prepared | Run, dataset: Any, *, keep_features: bool = False) -> Predictions:
+def predict_set(
+    run: Prepared | Run, dataset: Any, *, keep_features: bool = False, on_progress=None
+) -> Predictions:
     """Class scores of a run's model on one of its sets, with its accelerator and precision
-    (evaluation uses one device)."""
+    (evaluation uses one device); ``on_progress(done, total)`` hears how many are scored."""
     config = run.config
     return predict(
         run.module,
@@ -33,6 +35,7 @@ def predict_set(run: Prepared | Run, dataset: Any, *, keep_features: bool = Fals
         precision=config.precision,
         workers=run.datamodule.workers,
         keep_features=keep_features,
+        on_progress=on_progress,
     )
 
 
@@ -43,11 +46,13 @@ def finish(
     train_seconds: float | None = None,
     train_images_per_second: float | None = None,
     resumed: bool = False,
+    on_progress=None,
 ) -> dict[str, Any]:
-    """Evaluate the run's final weights on the test set and write predictions and metrics."""
+    """Evaluate the run's final weights on the test set and write predictions and metrics;
+    ``on_progress(done, total)`` hears how many test images are scored."""
     from labelspace.metrics.hierarchical import summarize
 
-    preds = predict_set(prepared, prepared.test_set)
+    preds = predict_set(prepared, prepared.test_set, on_progress=on_progress)
     if not bool(torch.isfinite(preds.scores).all()):
         raise DivergedError(
             f"{run}: its weights give non-finite class scores, so its training diverged; "
@@ -110,12 +115,15 @@ def evaluate_run(
     on_progress=None,
     distances: str | Path | None = None,
     data: str | Path | None = None,
+    on_scoring=None,
 ) -> dict[str, Any]:
     """Re-evaluate a run's final weights on its test set; keeps its training figures.
 
     ``distances`` (a published distance file) replaces the cost of mistakes the run was
     trained with; metrics.json records which cost it used. ``data``: where the run's dataset
-    is now, if it has moved (:func:`~labelspace.training.load.load_run`)."""
+    is now, if it has moved (:func:`~labelspace.training.load.load_run`). ``on_progress``
+    hears how many images are read, ``on_scoring`` how many test images are scored (both
+    ``(done, total)``)."""
     run = Path(run)
     loaded = load_run(
         run, ("model", "data"), on_progress=on_progress, distances=distances, data=data
@@ -131,4 +139,5 @@ def evaluate_run(
         train_seconds=previous.get("train_seconds"),
         train_images_per_second=previous.get("train_images_per_second"),
         resumed=previous.get("resumed", False),
+        on_progress=on_scoring,
     )

@@ -261,6 +261,17 @@ class Predictions:
     images_per_second: float
 
 
+class _ScoredImages(L.Callback):
+    """Tells ``on_progress(done, total)`` how many images :func:`predict` has scored."""
+
+    def __init__(self, on_progress, total: int) -> None:
+        self.on_progress, self.total, self.done = on_progress, total, 0
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, *_: object) -> None:
+        self.done += len(batch[1])
+        self.on_progress(self.done, self.total)
+
+
 def predict(
     module: LabelSpaceClassifier,
     dataset: Dataset,
@@ -270,12 +281,14 @@ def predict(
     workers: int = 0,
     batch_size: int = EVAL_BATCH_SIZE,
     keep_features: bool = False,
+    on_progress=None,
 ) -> Predictions:
     """Scores of every image of ``dataset`` (evaluation mode, no augmentation).
 
     Runs through Lightning's ``Trainer.predict`` on one device, so ``accelerator`` and
     ``precision`` (a run's ``--accelerator`` and ``--precision``) apply to evaluation as they
-    do to training."""
+    do to training. ``on_progress(done, total)`` hears of every batch scored (a large test
+    set takes minutes)."""
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -284,6 +297,7 @@ def predict(
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        callbacks=[] if on_progress is None else [_ScoredImages(on_progress, len(dataset))],
     )
     module.keep_features = keep_features
     start = time.perf_counter()
