@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
+import labelspace
 from labelspace.analysis.results import ANALYSIS_FILE
 from labelspace.analysis.saliency import overlay_stems, unique_names
 from labelspace.cli import app
@@ -235,6 +236,7 @@ def test_data_points_evaluate_and_analyze_at_a_moved_dataset(folder_run, tmp_pat
     assert (run / METRICS_FILE).read_text() == metrics
 
     assert invoke("evaluate", run, "--data", moved).exit_code == 0
+    assert labelspace.evaluate(run, data=moved)["test_images"] == 6  # the Python API too
     quick = ["--attack-images", "4", "--feature-images", "10", "--feature-map", "pca"]
     done = invoke("analyze", run, "--data", moved, "--eps", "0", *quick)
     assert done.exit_code == 0, done.output

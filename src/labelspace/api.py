@@ -123,12 +123,15 @@ def resume(run: str | Path) -> dict[str, Any]:
     return train_run(TrainConfig(), Path(run), resume=True, progress=False)
 
 
-def evaluate(run: str | Path, *, distances: str | Path | None = None) -> dict[str, Any]:
+def evaluate(
+    run: str | Path, *, distances: str | Path | None = None, data: str | Path | None = None
+) -> dict[str, Any]:
     """Evaluate a run's final weights on its test set again; returns the metrics.
-    ``distances``: a published distance file that gives the cost of every mistake."""
+    ``distances``: a published distance file that gives the cost of every mistake; ``data``:
+    where the run's dataset is now, if it has moved since training."""
     from labelspace.training.evaluate import evaluate_run
 
-    return evaluate_run(Path(run), distances=distances)
+    return evaluate_run(Path(run), distances=distances, data=data)
 
 
 def score(
