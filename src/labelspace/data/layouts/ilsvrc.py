@@ -124,7 +124,8 @@ def _scan(root: Path) -> Listing:
         )
     check_not_empty(root, {"train": train}, "Every class needs images in train/")
     test_dir = root / "test"
-    if test_dir.is_dir() and visible(test_dir)[0]:  # labelled: a split of the user's own
+    test_folders = visible(test_dir)[0] if test_dir.is_dir() else []
+    if test_folders and all(is_wnid(name) for name in test_folders):  # labelled: one's own
         test = class_folders(test_dir, ignored)
         warn_ignored(root, ignored)
         check_not_empty(root, {"test": test}, "Every class needs images in test/")

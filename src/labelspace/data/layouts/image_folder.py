@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from labelspace.data.errors import DatasetNotFoundError
-from labelspace.data.layouts.files import class_folders, warn_ignored
+from labelspace.data.layouts.files import class_folders, visible, warn_ignored
 from labelspace.data.layouts.listing import (
     PERCENT,
     Layout,
@@ -41,7 +41,7 @@ def _scan(root: Path) -> Listing:
     """List train/<class>/ and the test set's <class>/ folders (images may sit in subfolders
     of a class folder): test/, else val/ (torchvision's ImageFolder convention, and ImageNet's:
     val/ is the held-out set), else TEST_FRACTION of each class of train/ (seeded, stratified).
-    A val/ beside test/ is not read, with a warning.
+    A val/ beside test/, or one without class folders, is not read, with a warning.
 
     Raises:
         DatasetNotFoundError: no train/ folder.
@@ -58,14 +58,20 @@ def _scan(root: Path) -> Listing:
         )
     ignored: list[Path] = []
     found = {"train": class_folders(train_dir, ignored)}
-    held = next((name for name in ("test", "val") if (root / name).is_dir()), None)
+    val_dir = root / "val"
+    labelled_val = val_dir.is_dir() and bool(visible(val_dir)[0])
+    held = "test" if (root / "test").is_dir() else "val" if labelled_val else None
     if held is None:
         warn_ignored(root, ignored)
         check_not_empty(root, found, "Every class needs images in train/")
         train, test = split_off_test(
             train_dir, found["train"], "add images to them, or add a test/ folder of test images"
         )
-        return make_listing(root, "imagefolder", train, test, [SPLIT_NOTE])
+        notes = [SPLIT_NOTE]
+        if val_dir.is_dir():  # without class folders its images have no labels
+            notes.append(VAL_UNLABELLED)
+            log.warning("%s: %s", root, VAL_UNLABELLED)
+        return make_listing(root, "imagefolder", train, test, notes)
     found[held] = class_folders(root / held, ignored)
     warn_ignored(root, ignored)
     check_not_empty(root, found, f"Every class needs images in train/ and {held}/")
@@ -82,6 +88,12 @@ VAL_NOT_READ = (
     "move val/'s images into train/ to train on them, or remove val/"
 )
 """Said (as a warning) when val/ lies beside test/."""
+
+VAL_UNLABELLED = (
+    "val/ is not read: it holds no class folders, so its images have no labels; sort them "
+    "into val/<class>/ to make val/ the test set"
+)
+"""Said (as a warning) when val/ beside train/ holds no class folders."""
 
 
 LAYOUT = Layout(
