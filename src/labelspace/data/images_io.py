@@ -72,9 +72,16 @@ _TRANSPOSE = {
 table)."""
 
 
+_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")
+"""Where Pillow finds an orientation outside TIFF tags; without any, an image is upright (a
+check that saves parsing, about a tenth of decoding a 32 x 32 JPEG)."""
+
+
 def orientation(pil: Image.Image) -> int:
     """The EXIF orientation of a Pillow image (1: upright). Malformed EXIF counts as upright,
     as viewers treat it: it must not make an image unreadable."""
+    if pil.format != "TIFF" and not any(key in pil.info for key in _METADATA):
+        return 1
     try:
         value = pil.getexif().get(ExifTags.Base.Orientation, 1)
         return int(value) if int(value) in _TRANSPOSE else 1
