@@ -129,7 +129,9 @@ def load_data(config: TrainConfig, *, on_progress=None) -> tuple[Any, Any]:
     from labelspace.data import load_dataset
     from labelspace.data.module import ImageDataModule
 
-    loading = ("root", "mapping", "skip_corrupt", "download", "augment", "image_size", "storage")
+    # batch size and workers: the memory plan refuses batches that cannot fit, before decoding
+    loading = ("root", "mapping", "skip_corrupt", "download", "augment", "image_size", "storage",
+               "batch_size", "workers")  # fmt: skip
     data = load_dataset(config.data, **_options(config, *loading), on_progress=on_progress)
     unseen: list[int] = []
     if config.unseen:  # checked before a label embedding is trained for these classes
