@@ -5,10 +5,15 @@ hierarchy files, figures, reports, caches) goes through :func:`atomic_write`: th
 written to a temporary file beside the target and moved into place with one rename. Without
 ``overwrite`` the move is a hard link, which fails if the target appeared in the meantime, so
 a file written concurrently by someone else is never clobbered.
+
+A write that the machine refuses (a full disk, a quota, a read-only file system, no
+permission, a file-size limit) becomes a :class:`WriteError`: one line that names the file and
+the fix, with the temporary file removed, so nothing half-written is left.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -18,7 +23,86 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from labelspace.errors import InputError, MissingInputError, OutputExistsError
+from labelspace.errors import InputError, LabelspaceError, MissingInputError, OutputExistsError
+
+# errno -> (what the system said, what to do): faults of the machine, not of the input
+WRITE_FAULTS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("no space left on the device", "free some space there or write elsewhere"),
+    errno.EDQUOT: ("disk quota exceeded", "free some of your quota or write elsewhere"),
+    errno.EFBIG: (
+        "file too large (a file-size limit: `ulimit -f`, or the file system's)",
+        "raise the limit or write elsewhere",
+    ),
+    errno.EROFS: ("read-only file system", "write to a folder on a writable file system"),
+    errno.EACCES: ("permission denied", "write to a folder you may write to"),
+    errno.EPERM: ("operation not permitted", "write to a folder you may write to"),
+}
+
+
+class WriteError(LabelspaceError, OSError):
+    """A file the machine would not let labelspace write (full disk, quota, read-only,
+    permission, size limit); the message names the path and the fix. ``errno`` is the
+    system's, so ``except OSError`` code keeps working."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def with_note(self, note: str) -> WriteError:
+        """The same fault, with what the command kept said after it."""
+        error = WriteError(f"{self}. {note}")
+        error.errno, error.filename = self.errno, self.filename
+        return error
+
+
+def write_fault(path: str | os.PathLike[str] | None, exc: OSError) -> WriteError | None:
+    """``exc`` as a :class:`WriteError` naming ``path`` (the file or folder being written;
+    None: the one the system names), or None if it is not a fault of the machine."""
+    if isinstance(exc, WriteError):
+        return exc
+    fault = WRITE_FAULTS.get(exc.errno or 0)
+    if fault is None:
+        return None
+    what, fix = fault
+    named = exc.filename
+    if path is None and named is None:
+        message = f"a write failed: {what}; {fix}"
+    else:
+        target = Path(path if path is not None else named)
+        message = f"cannot write {target}: {what}; {fix}"
+        # a file outside the target's folder (a temporary file of a library) is named too
+        names = [n for n in (named, getattr(exc, "filename2", None)) if n is not None]
+        if path is not None and names and not any(_within(Path(n), target) for n in names):
+            message += f" (the system named {named}: check $TMPDIR too)"
+    error = WriteError(message)
+    error.errno = exc.errno
+    error.filename = str(path) if path is not None else named
+    return error
+
+
+def _within(path: Path, target: Path) -> bool:
+    folder = target if target.is_dir() else target.parent
+    try:
+        path.absolute().relative_to(folder.absolute())
+    except ValueError:
+        return False
+    return True
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a fault of the machine raised in the block into a :class:`WriteError` naming
+    ``path`` (the file or folder the block writes). Permission errors on files outside
+    ``path`` (an input that cannot be read) are left as they are."""
+    try:
+        yield
+    except OSError as exc:
+        denied = exc.errno in (errno.EACCES, errno.EPERM) and exc.filename is not None
+        if denied and not _within(Path(exc.filename), Path(path)):
+            raise
+        fault = write_fault(path, exc)
+        if fault is None or fault is exc:
+            raise
+        raise fault from exc
 
 
 def atomic_write(
@@ -39,15 +123,17 @@ def atomic_write(
     if not overwrite and path.exists():
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies
+    with writing(path):
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies
     mode = tmp.stat().st_mode & 0o777
     try:
-        write(tmp)
-        os.chmod(tmp, mode)  # a writer that replaces the file (safetensors) makes it private
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _publish_new(tmp, path)
+        with writing(path):
+            write(tmp)
+            os.chmod(tmp, mode)  # a writer that replaces the file (safetensors) makes it private
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                _publish_new(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path

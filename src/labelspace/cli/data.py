@@ -26,16 +26,18 @@ def pack(
     """Pack DATA into tar shards (WebDataset's format) with an index, its class list and
     synsets; `--data OUT` then trains from them, and under DDP every rank reads its own part."""
     from labelspace.data.datasets import pack_dataset
+    from labelspace.files import writing
 
-    manifest = pack_dataset(
-        data,
-        out,
-        mapping=mapping,
-        overwrite=overwrite,
-        skip_corrupt=skip_corrupt,
-        shard_mb=shard_mb,
-        on_progress=common.data_progress("packing images"),
-    )
+    with writing(out):  # a full disk: one line naming OUT (nothing is left half-written)
+        manifest = pack_dataset(
+            data,
+            out,
+            mapping=mapping,
+            overwrite=overwrite,
+            skip_corrupt=skip_corrupt,
+            shard_mb=shard_mb,
+            on_progress=common.data_progress("packing images"),
+        )
     counts = manifest["counts"]
     shards = sum(len(names) for names in manifest["shards"].values())
     common.console.print(
