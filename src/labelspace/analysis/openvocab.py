@@ -98,9 +98,9 @@ def text_label_embedding(
     """Text vectors of ``labels``, cached per label set (all nouns take minutes on a CPU),
     computed :data:`TEXT_CHUNK` labels at a time so that ``on_progress`` can show how far."""
     from labelspace.embeddings.text import text_embedding
-    from labelspace.paths import cache_dir
+    from labelspace.paths import cache_location, writable_cache_dir
 
-    path = cache_dir() / f"text-{spec.replace('/', '_')}.safetensors"
+    path = cache_location() / f"text-{spec.replace('/', '_')}.safetensors"
     if path.is_file():
         cached = LabelEmbedding.load(path)
         if cached.labels == list(labels):
@@ -119,7 +119,8 @@ def text_label_embedding(
         vectors=torch.cat([part.vectors for part in parts]),
         synsets=[synset for part in parts for synset in part.synsets],
     )
-    emb.save(path, overwrite=True)
+    if writable_cache_dir() is not None:  # an unusable cache: one warning, and no caching
+        emb.save(path, overwrite=True)
     return emb
 
 

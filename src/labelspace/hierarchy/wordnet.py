@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labelspace.errors import LabelspaceError
-from labelspace.paths import cache_dir
+from labelspace.paths import cache_dir, scratch_dir, writable_cache_dir
 
 if TYPE_CHECKING:
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -236,8 +236,17 @@ def build_layout(source: Path | None = None, target: Path | None = None) -> Path
 
 
 def corpus_dir() -> Path:
-    """The WordNet corpus directory NLTK's reader opens (built on first use)."""
-    return _user_corpus() or build_layout()
+    """The WordNet corpus directory NLTK's reader opens (built on first use); where the
+    cache cannot be written, built in a folder of this process, after one warning."""
+    user = _user_corpus()
+    if user is not None:
+        return user
+    try:
+        return build_layout()
+    except OSError:  # the cache's CacheError too
+        if writable_cache_dir() is not None:
+            raise  # the cache is fine: something else failed
+        return build_layout(target=scratch_dir() / "nltk_data" / "corpora" / "wordnet")
 
 
 @lru_cache(maxsize=1)

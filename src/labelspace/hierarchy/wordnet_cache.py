@@ -4,7 +4,8 @@ What labelspace derives from WordNet (its noun table, the reference closures) ta
 build and milliseconds to read, so it is kept in ``cache_dir()`` as arrays (``.npz``, no
 pickle), under a version key made of :data:`CACHE_FORMAT` and the path, size and modification
 time of every file of the corpus; a cache whose key differs, or that cannot be read, is
-rebuilt.
+rebuilt. A cache folder that cannot be written is read if it holds the file, and otherwise
+skipped with one warning (:func:`~labelspace.paths.writable_cache_dir`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from labelspace.files import atomic_write
 from labelspace.hierarchy.wordnet import REQUIRED_FILES, corpus_dir, file_stamps
-from labelspace.paths import cache_dir
+from labelspace.paths import cache_location, writable_cache_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,7 +61,7 @@ _loaded: dict[tuple[str | None, ...], object] = {}
 
 def _memo_key(name: str) -> tuple[str | None, ...]:
     """What decides, within a process, which value the cache ``name`` holds: cheap to read,
-    unlike :func:`version_key` and :func:`~labelspace.paths.cache_dir`."""
+    unlike :func:`version_key` and :func:`~labelspace.paths.writable_cache_dir`."""
     return (name, *(os.environ.get(setting) for setting in _SETTINGS))
 
 
@@ -69,11 +70,12 @@ def cached(
     build: Callable[[], dict[str, np.ndarray]],
     parse: Callable[[dict[str, np.ndarray]], T],
 ) -> T:
-    """``parse(build())``, with the arrays kept in ``cache_dir()/<name>.npz``.
+    """``parse(build())``, with the arrays kept in ``<cache folder>/<name>.npz``.
 
     The file holds :func:`version_key` beside the arrays. One with another key, or one that
     cannot be read or parsed (``parse`` raises on inconsistent arrays), is rebuilt and
-    replaced, atomically; if the cache cannot be written, the result is still returned.
+    replaced, atomically; if the cache cannot be written, the result is still returned
+    (one warning per process names the folder and the fix).
     Within a process each file is checked against WordNet and read once (as the NLTK reader
     is opened once): the key stats some forty files, far too slow for every lookup (a list
     of 21,843 wnids resolves each one through here).
@@ -82,23 +84,23 @@ def cached(
     if memo in _loaded:
         return _loaded[memo]  # type: ignore[return-value]
     key = version_key()
-    path = cache_dir() / f"{name}.npz"
+    path = cache_location() / f"{name}.npz"
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if data["key"].tobytes().decode() == key:
-                value = parse({k: data[k] for k in data.files if k != "key"})
-                _loaded[memo] = value
-                return value
-        log.info("%s was built from other WordNet data or by another format; rebuilding", path)
-    except FileNotFoundError:
-        pass
+        if path.is_file():  # a cache folder that is a file, or absent, holds no cache
+            with np.load(path, allow_pickle=False) as data:
+                if data["key"].tobytes().decode() == key:
+                    value = parse({k: data[k] for k in data.files if k != "key"})
+                    _loaded[memo] = value
+                    return value
+            log.info("%s was built from other WordNet data or by another format; rebuilding", path)
     except Exception as exc:  # a damaged file: zip, CRC, format, decoding or consistency errors
         log.warning("unreadable WordNet cache %s (%s); rebuilding it", path, exc)
     arrays = build()
     value = parse(arrays)
-    try:
-        _write_npz(path, {"key": np.frombuffer(key.encode(), dtype=np.uint8), **arrays})
-    except OSError as exc:
-        log.warning("could not write the WordNet cache %s: %s", path, exc)
+    if writable_cache_dir() is not None:
+        try:
+            _write_npz(path, {"key": np.frombuffer(key.encode(), dtype=np.uint8), **arrays})
+        except OSError as exc:  # a full disk: the value is still good
+            log.warning("could not write the WordNet cache %s: %s", path, exc)
     _loaded[memo] = value
     return value
