@@ -17,7 +17,7 @@ import labelspace
 PACKAGE = Path(labelspace.__file__).parent
 
 # stages in pipeline order; the foundation modules may be imported by every stage
-FOUNDATION = ("errors", "files", "paths", "validation")
+FOUNDATION = ("errors", "files", "locks", "paths", "signals", "validation")
 STAGES = (
     "hierarchy",
     "embeddings",

@@ -31,6 +31,7 @@ from labelspace.analysis.inference import pixel_normalizer
 from labelspace.analysis.results import ANALYSIS_FILE
 from labelspace.data.splits import stratified_subset
 from labelspace.files import atomic_write_json
+from labelspace.locks import holding_lock
 from labelspace.training.evaluate import predict_set
 from labelspace.training.load import Run, load_run
 
@@ -180,6 +181,7 @@ def _map_level(lca: torch.Tensor, levels: Sequence[int]) -> int:
     return levels[min(1, len(levels) - 1)] if levels else 0
 
 
+@holding_lock  # not while another process trains or evaluates the run
 def analyze_run(
     run: Path,
     config: AnalysisConfig | None = None,

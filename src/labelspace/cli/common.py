@@ -28,16 +28,31 @@ err_console = Console(stderr=True)
 
 
 class LabelspaceGroup(TyperGroup):
-    """Turns a :class:`LabelspaceError` (bad input) into one line on stderr and exit status 2.
+    """Turns a :class:`LabelspaceError` (bad input) into one line on stderr and exit status 2,
+    as it does a fault of the machine (a full disk, a read-only folder: the path and the fix);
+    a command a signal stopped prints what it kept and exits 128 + the signal's number.
 
     Any other exception is a bug and keeps its traceback.
     """
 
     def invoke(self, ctx: typer.Context) -> Any:
+        from labelspace.files import write_fault
+        from labelspace.signals import Stopped, requeue
+
         try:
             return super().invoke(ctx)
         except LabelspaceError as exc:
             raise fail(str(exc)) from None
+        except Stopped as stop:
+            requeued = requeue(stop)
+            line = f"{stop}; {requeued}" if requeued else str(stop)  # "stopped by SIGTERM: ..."
+            err_console.print(line, style="bold yellow", markup=False, highlight=False)
+            raise typer.Exit(stop.exit_code) from None
+        except OSError as exc:  # written outside labelspace's own writers
+            fault = write_fault(None, exc)
+            if fault is None:
+                raise
+            raise fail(str(fault)) from None
 
 
 def fail(message: str) -> typer.Exit:

@@ -16,9 +16,11 @@ from pathlib import Path
 from labelspace.analysis.analyze import AnalysisConfig
 from labelspace.embeddings.reuse import built_once
 from labelspace.errors import InputError, LabelspaceError
-from labelspace.files import atomic_write_text, check_output, first_missing, removed_on_failure
+from labelspace.files import atomic_write_text, check_output, removed_on_failure
 from labelspace.hierarchy.distances import TREE_COST
+from labelspace.locks import folder_lock, is_lock_file
 from labelspace.models.methods import get_method
+from labelspace.signals import Stopped, stop_on_signals
 from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.fit import train
 from labelspace.training.load import load_run
@@ -27,6 +29,11 @@ from labelspace.training.runs import LAST_CHECKPOINT, METRICS_FILE
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.md"
+# how a comparison that a signal stopped goes on
+RERUN_HINT = (
+    "run the same `labelspace compare` command again: it reuses the finished runs and "
+    "resumes the stopped one"
+)
 
 
 def parse_methods(spec: str | Sequence[str]) -> list[str]:
@@ -135,9 +142,14 @@ def run_comparison(
     # ends with an error naming them (a rerun resumes or finishes what failed).
     # Methods that share a label embedding (poincare and joint; each seed its own) get the
     # one built for the first of them (built_once).
+    # OUT's lock is held throughout, and each run's while it is trained or analysed; SIGTERM
+    # and SIGINT stop the run in training at its next step (a rerun resumes it there).
     with (
+        stop_on_signals(),
+        folder_lock(out) as lock,
         removed_on_failure(
-            first_missing(out), keep=lambda: any(p.is_file() for p in out.rglob("*"))
+            lock.made,
+            keep=lambda: any(p.is_file() and not is_lock_file(p) for p in out.rglob("*")),
         ),
         built_once(),
     ):
@@ -148,7 +160,10 @@ def run_comparison(
             if run in done:
                 return True
             try:
-                _ensure(name, config, run)
+                with folder_lock(run):
+                    _ensure(name, config, run)
+            except Stopped as stop:
+                raise stop.explained(hint=RERUN_HINT) from None
             except LabelspaceError as exc:
                 failures[f"{name} (seed {config.seed})"] = str(exc)
                 log.error("%s (seed %d) failed: %s", name, config.seed, exc)

@@ -11,6 +11,7 @@ import torch
 
 from labelspace.files import atomic_write_json
 from labelspace.hierarchy.distances import TREE_COST
+from labelspace.locks import holding_lock
 from labelspace.models.methods import get_method
 from labelspace.training.build import Prepared
 from labelspace.training.config import DivergedError
@@ -109,6 +110,7 @@ def _zero_shot(prepared: Prepared | Run, preds: Predictions) -> dict[str, Any]:
     return zero_shot
 
 
+@holding_lock  # not while another process trains or evaluates the run
 def evaluate_run(
     run: Path,
     *,

@@ -16,7 +16,9 @@ This module reads and writes the folder's files; :mod:`labelspace.training.fit` 
 it, :mod:`labelspace.training.evaluate` evaluates it and :mod:`labelspace.training.load`
 loads it back. Reports are written by ``labelspace compare`` from these files.
 
-An existing folder is never replaced without ``overwrite``.
+An existing folder is never replaced without ``overwrite``. While a process writes into a run
+folder it holds the folder's lock (``RUN/.labelspace.lock``, :mod:`labelspace.locks`), which
+is not part of the run.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from labelspace.errors import OutputExistsError
 from labelspace.files import atomic_write, atomic_write_text, check_output
+from labelspace.locks import has_content, is_lock_file
 from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.module import Predictions
 
@@ -175,7 +178,7 @@ def read_predictions(run: Path) -> Predictions:
 def check_new_folder(run: Path, *, overwrite: bool) -> None:
     """Refuse, before any work, a RUN that would replace a run without ``--overwrite``."""
     check_output(run, overwrite=True, option="RUN", folder=True)  # not a file, nor below one
-    if overwrite or not run.exists() or not any(run.iterdir()):
+    if overwrite or not run.exists() or not has_content(run):
         return
     if (run / METRICS_FILE).is_file():
         raise OutputExistsError(
@@ -210,8 +213,14 @@ def check_resumable(run: Path) -> None:
 
 
 def open_folder(run: Path, *, overwrite: bool) -> None:
-    """Create the run folder (replacing an old run only with ``overwrite``)."""
-    check_new_folder(run, overwrite=overwrite)  # again: another process may have been quicker
-    if run.exists() and any(run.iterdir()):
-        shutil.rmtree(run)
+    """Create the run folder (replacing an old run only with ``overwrite``); the folder's
+    lock file stays."""
+    check_new_folder(run, overwrite=overwrite)
     run.mkdir(parents=True, exist_ok=True)
+    for entry in run.iterdir():
+        if is_lock_file(entry):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
