@@ -119,22 +119,20 @@ def test_evaluating_or_analysing_a_run_another_process_trains_is_refused(tmp_pat
     assert "wait for it to finish, or stop it" in out
 
 
-def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_note(tmp_path, holder):
+def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_note(tmp_path, holder, caplog):
     run = tmp_path / "run"
     proc = holder(run)
     proc.send_signal(signal.SIGKILL)  # no clean-up: the lock file stays, naming the dead PID
     proc.wait()
     left = json.loads((run / LOCK_FILE).read_text())
     assert left["pid"] == proc.pid
-    done = subprocess.run(
-        [*LABELSPACE, "evaluate", str(run)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "2000"},
-    )
+    code, out = cli("evaluate", run)
     # the lock is taken over (with a note), then evaluate says what the folder lacks
-    assert f"taking over the lock left by PID {proc.pid}" in done.stderr
-    assert done.returncode == 2 and "is not a labelspace run" in done.stderr
+    notes = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert notes == [
+        f"{run}: taking over the lock left by PID {proc.pid}, which no longer holds it (killed?)"
+    ]
+    assert code == 2 and "is not a labelspace run" in out
     assert not (run / LOCK_FILE).exists()
 
 

@@ -121,7 +121,11 @@ def _acquire(folder: Path, path: Path) -> FolderLock:
     made = first_missing(folder)
     folder.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # the folder was removed meanwhile (a failed run's clean-up)
+            folder.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             if not _try_lock(fd, path):
                 raise FolderInUseError(_in_use(folder, _read_holder(fd)))

@@ -39,8 +39,13 @@ def _main(
     if not verbose:  # one line, as the user's own mistake reads: no source path, no code line
         warnings.formatwarning = _one_line_warning
     # Lightning's banner lines (GPU available, tips) are noise for a command-line user
-    # (set on the rank_zero loggers: importing Lightning resets its top-level logger to INFO)
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    # (set on the rank_zero loggers: importing Lightning resets its top-level logger to INFO);
+    # so is its "SLURM auto-requeueing enabled": labelspace handles the signals itself
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.trainer.connectors.signal_connector",
+    ):
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # raised inside geoopt
