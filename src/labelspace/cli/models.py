@@ -124,7 +124,14 @@ def train(
         pretrained=str(pretrained) if pretrained else None,
         distances=common.absolute(distances),
     )
-    result = train_run(config, run, resume=resume, overwrite=overwrite, on_progress=data_progress())
+    result = train_run(
+        config,
+        run,
+        resume=resume,
+        overwrite=overwrite,
+        on_progress=data_progress(),
+        on_scoring=data_progress("scoring the test images"),
+    )
     if result:
         print_result(result)
         console.print(f"run folder: {run}")

@@ -69,9 +69,12 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     on_progress=None,
+    on_scoring=None,
     callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
     """Train (or resume) a run and evaluate it on the test set; returns the metrics.
+    ``on_progress(done, total)`` hears the images decoded, ``on_scoring(done, total)`` the
+    test images scored after training.
 
     ``callbacks`` are Lightning callbacks added to the run's own (early stopping, loggers of
     your own, fault injection in tests).
@@ -106,6 +109,7 @@ def train(
                     ddp_child,
                     progress,
                     on_progress,
+                    on_scoring,
                     callbacks,
                 )
         except Stopped as stop:
@@ -132,6 +136,7 @@ def _train(
     ddp_child: bool,
     progress: bool,
     on_progress,
+    on_scoring,
     callbacks: Sequence[Callback],
 ) -> dict[str, Any]:
     """:func:`train` with the run's lock held."""
@@ -196,7 +201,7 @@ def _train(
     }
     atomic_write_json(run / TRAINING_FILE, training)
     try:
-        return finish(run, prepared, **training)
+        return finish(run, prepared, **training, on_progress=on_scoring)
     except WriteError:
         raise
     except Exception as exc:  # the trained model is kept whatever stops its evaluation
