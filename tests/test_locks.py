@@ -109,11 +109,13 @@ def test_compare_into_a_folder_in_use_is_refused_and_writes_nothing(tmp_path, ho
     assert sorted(p.name for p in out_dir.iterdir()) == [LOCK_FILE]
 
 
-@pytest.mark.parametrize("command", ["evaluate", "analyze"])
+@pytest.mark.parametrize(
+    "command", [["evaluate"], ["analyze"], ["evaluate", "--labels", "mammal.n.01"]]
+)
 def test_evaluating_or_analysing_a_run_another_process_trains_is_refused(tmp_path, holder, command):
     run = tmp_path / "run"
     proc = holder(run)
-    code, out = cli(command, run)
+    code, out = cli(command[0], run, *command[1:])
     assert code == 2
     assert f"{run} is in use by another labelspace process: PID {proc.pid}" in out
     assert "wait for it to finish, or stop it" in out

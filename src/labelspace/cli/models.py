@@ -180,13 +180,15 @@ def evaluate(
     if distances is not None:
         raise common.fail("--distances scores the run's classes; leave it out with --labels")
     from labelspace.analysis.openvocab import open_vocabulary
+    from labelspace.locks import folder_lock
 
-    with common.progress() as bar:
+    path = run / f"openvocab-{labels}-{images}.json"
+    # not while another process trains or evaluates the run: the file lands in its folder
+    with folder_lock(run, create=False), common.progress() as bar:
         result = open_vocabulary(
             run, labels, images=images, on_progress=step_progress(bar), data=data
         )
-    path = run / f"openvocab-{labels}-{images}.json"
-    atomic_write_json(path, result)
+        atomic_write_json(path, result)
     shown = {k: v for k, v in result.items() if k.startswith(("hit@", "hp@"))}
     print_metrics(
         f"{result['num_images']} {images} test images among {result['num_labels']:,} labels "
