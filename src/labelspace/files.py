@@ -191,6 +191,28 @@ def removed_on_failure(folder: Path | None, keep: Callable[[], bool]) -> Iterato
         raise
 
 
+def publish_folder(tmp: Path, folder: Path, *, overwrite: bool) -> None:
+    """Rename the finished folder ``tmp`` to ``folder``, its sibling: a missing or empty
+    ``folder`` is replaced in one step; a non-empty one only with ``overwrite``, swapped out
+    and put back if the swap fails, so a reader sees the old folder or the new one."""
+    try:
+        os.rename(tmp, folder)
+        return
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    if not overwrite:  # a folder that filled up since it was checked
+        raise OutputExistsError(f"{folder} exists; pass --overwrite to replace it")
+    old = folder.with_name(f".{folder.name}.{secrets.token_hex(6)}.old")
+    os.rename(folder, old)
+    try:
+        os.rename(tmp, folder)
+    except BaseException:
+        os.rename(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _publish_new(tmp: Path, path: Path) -> None:
     """Move ``tmp`` to ``path`` only if ``path`` does not exist yet."""
     try:

@@ -23,7 +23,7 @@ import torch
 from labelspace.analysis.score import ScoredClasses, check_scores, score, scored_classes
 from labelspace.analysis.score_files import label_indices, read_labels, read_scores
 from labelspace.errors import InputError
-from labelspace.files import check_output
+from labelspace.files import check_output, publish_folder
 from labelspace.hierarchy.distances import TREE_COST
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,6 @@ def _write_report(
         (tmp / REPORT_FILE).write_text(text, encoding="utf-8")
         write_html_report(tmp / REPORT_FILE)
         (tmp / SCORE_FILE).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
-        if folder.exists():
-            if not overwrite:  # appeared meanwhile
-                raise InputError(f"{folder} exists; pass --overwrite to replace it")
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        publish_folder(tmp, folder, overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,7 +22,6 @@ nothing half-written; an existing non-empty folder is replaced only with ``overw
 
 from __future__ import annotations
 
-import errno
 import json
 import lzma
 import os
@@ -34,8 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labelspace.errors import OutputExistsError
-from labelspace.files import check_output, first_missing
+from labelspace.files import check_output, first_missing, publish_folder
 from labelspace.hierarchy.file_edges import HierarchyFileError
 from labelspace.hierarchy.graph import Hierarchy
 
@@ -86,7 +84,7 @@ def export_hierarchy(
     try:
         tmp.mkdir()
         _write_files(hierarchy, tmp)
-        _publish(tmp, directory, overwrite=overwrite)
+        publish_folder(tmp, directory, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if created is not None:
@@ -150,27 +148,6 @@ def _write_files(hierarchy: Hierarchy, folder: Path) -> None:
 def _write_text(path: Path, text: str) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
-
-
-def _publish(tmp: Path, directory: Path, *, overwrite: bool) -> None:
-    """Rename ``tmp`` to ``directory``; an existing non-empty one is swapped out only with
-    ``overwrite``, and put back if the swap fails."""
-    try:
-        os.rename(tmp, directory)  # replaces a missing or empty folder in one step
-        return
-    except OSError as err:
-        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-    if not overwrite:  # a folder that filled up since the check
-        raise OutputExistsError(f"{directory} exists; pass --overwrite to replace it")
-    old = directory.with_name(f".{directory.name}.{secrets.token_hex(6)}.old")
-    os.rename(directory, old)
-    try:
-        os.rename(tmp, directory)
-    except BaseException:
-        os.rename(old, directory)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def tree_json(hierarchy: Hierarchy) -> dict:

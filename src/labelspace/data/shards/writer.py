@@ -31,6 +31,7 @@ from labelspace.data.shards.manifest import (
     write_manifest,
 )
 from labelspace.errors import InputError, OutputExistsError
+from labelspace.files import first_missing, publish_folder
 
 __all__ = ["DEFAULT_SHARD_BYTES", "check_out", "pack"]
 
@@ -77,7 +78,7 @@ def pack(
         raise InputError(f"the number of images per shard must be >= 1, got {shard_size}")
     check_out(out, listing.root, overwrite=overwrite)
 
-    made_parent = _first_missing(target.parent)
+    made_parent = first_missing(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.partial-{os.getpid()}-{secrets.token_hex(3)}")
     tmp.mkdir()
@@ -85,7 +86,7 @@ def pack(
         manifest = _write_all(
             listing, synsets, tmp, shard_bytes, shard_size, skip_corrupt, on_progress
         )
-        _move_into_place(tmp, target)
+        publish_folder(tmp, target, overwrite=True)  # out was checked before writing
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if made_parent is not None:
@@ -129,31 +130,6 @@ def check_out(out: Path, source: Path, *, overwrite: bool) -> None:
             raise OutputExistsError(
                 f"{out} holds packed shards already; pass --overwrite to replace them"
             )
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost missing folder of ``path`` and its parents (None: ``path`` exists)."""
-    path = path.absolute()
-    if path.exists():
-        return None
-    while not path.parent.exists():
-        path = path.parent
-    return path
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing ``out`` (checked already) is replaced."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    old = out.with_name(f"{out.name}.old-{os.getpid()}-{secrets.token_hex(3)}")
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_all(
