@@ -72,3 +72,12 @@ def require_choice(name: str, value: object, choices: Collection[object]) -> Non
     if value not in choices:
         listed = ", ".join(str(c) for c in choices)
         raise InputError(f"unknown {flag(name)} {value!r}; use one of {listed}")
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (what a cell of a table of numbers must be)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

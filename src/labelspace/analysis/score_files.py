@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from labelspace.errors import InputError, MissingInputError
+from labelspace.validation import is_number
 
 __all__ = ["SCORE_SUFFIXES", "ScoreFileError", "ScoreTable", "read_labels", "read_scores"]
 
@@ -128,7 +129,7 @@ def _read_table(path: Path, label_column: str | None) -> ScoreTable:
         raise ScoreFileError(path, f"cannot be read ({err})") from None
     if not rows:
         raise ScoreFileError(path, "is empty", "Write one row of scores per image")
-    header = None if all(_is_number(c) for c in rows[0]) else [c.strip() for c in rows[0]]
+    header = None if all(is_number(c) for c in rows[0]) else [c.strip() for c in rows[0]]
     body = rows[1:] if header is not None else rows
     labels = None
     if label_column is not None:
@@ -153,20 +154,12 @@ def _read_table(path: Path, label_column: str | None) -> ScoreTable:
         scores = np.array(body, dtype=np.float64).reshape(len(body), width)
     except ValueError:
         number, bad = next(
-            (n, c) for n, r in enumerate(body, start=1) for c in r if not _is_number(c)
+            (n, c) for n, r in enumerate(body, start=1) for c in r if not is_number(c)
         )
         raise ScoreFileError(
             path, f"{bad!r} in row {number} is not a number", "Scores must be numbers"
         ) from None
     return ScoreTable(scores, header, labels)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_labels(path: str | os.PathLike[str], *, key: str | None = None) -> list[str] | np.ndarray:

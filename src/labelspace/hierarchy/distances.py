@@ -26,6 +26,7 @@ import torch
 
 from labelspace.errors import InputError, MissingInputError
 from labelspace.hierarchy.safe_pickle import load_pickle, open_maybe_xz
+from labelspace.validation import is_number
 
 __all__ = [
     "DISTANCE_SUFFIXES",
@@ -186,19 +187,11 @@ def _from_text(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         values = table[:, 2].astype(np.float64)
     except ValueError:
-        wrong = next(r for r in table.tolist() if not _is_number(r[2]))
+        wrong = next(r for r in table.tolist() if not is_number(r[2]))
         raise DistanceFileError(
             path, f"the distance in {' '.join(wrong)!r} is not a number", "Fix that line"
         ) from None
     return table[:, :2], values
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _from_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
