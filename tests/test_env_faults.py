@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import cli, wide_console  # noqa: F401  (an autouse fixture)
 from PIL import Image
-from typer.testing import CliRunner
 
-from labelspace.cli import app
 from labelspace.training.runs import LAST_CHECKPOINT, METRICS_FILE, read_checkpoint
 
 LABELSPACE = [sys.executable, "-m", "labelspace"]
@@ -32,19 +31,6 @@ QUICK = ("--epochs", "1", "--train-limit", "256", "--test-limit", "100", "--batc
 QUICK = (*QUICK, "--accelerator", "cpu")
 FULL_DISK = "no space left on the device; free some space there or write elsewhere"
 READ_ONLY = "read-only file system; write to a folder on a writable file system"
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Messages on one line: rich wraps at the terminal width, which it reads from COLUMNS."""
-    monkeypatch.setenv("COLUMNS", "2000")
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception  # a traceback: a bug, shown as one
-    return result.exit_code, result.output
 
 
 def labelspace(*args: str, env: dict[str, str] | None = None, **kwargs):

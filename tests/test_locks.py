@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_run import cli, wide_console  # noqa: F401  (an autouse fixture)
 
-from labelspace.cli import app
 from labelspace.locks import LOCK_FILE, FolderInUseError, folder_lock
 
 LABELSPACE = [sys.executable, "-m", "labelspace"]
@@ -35,19 +34,6 @@ with folder_lock(sys.argv[1]):
     print("locked", flush=True)
     sys.stdin.read()
 """
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Messages on one line: rich wraps at the terminal width, which it reads from COLUMNS."""
-    monkeypatch.setenv("COLUMNS", "2000")
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
