@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from labelspace.analysis.score import ScoredClasses, check_scores, score, scored_classes
+from labelspace.analysis.score import ScoredClasses, score, scored_classes
 from labelspace.analysis.score_files import label_indices, read_labels, read_scores
 from labelspace.errors import InputError
 from labelspace.files import check_output, publish_folder
@@ -95,7 +95,7 @@ def score_files(
         raw = table.labels if label_column is not None else read_labels(labels, key=None)
         source = f"{path} column {label_column}" if label_column else str(labels)
         targets = torch.from_numpy(label_indices(raw, space.classes, source))
-        scores = check_scores(torch.from_numpy(table.scores), space.num_classes)
+        scores = torch.from_numpy(table.scores)  # checked by score()
         if len(targets) != len(scores):
             raise InputError(
                 f"{source} holds {len(targets)} labels but {path} has {len(scores)} rows of "
