@@ -117,6 +117,14 @@ def test_one_resize_policy_in_memory_streamed_and_for_predict(mixed_folder):
     a, b = ImageDataModule(memory, **kwargs), ImageDataModule(streamed, **kwargs)
     assert torch.equal(a.val_set.targets, b.val_set.targets)
     assert b.workers >= 1 and a.workers == 0  # streamed images are decoded in workers
+    # their loaders deliver uint8 batches, normalised on arrival to the per-image pixels
+    for module in (a, b):
+        module.workers = 0
+        images, targets = next(iter(module.test_dataloader()))
+        assert images.dtype == torch.uint8
+        normalised, _ = module.on_after_batch_transfer((images, targets), 0)
+        per_image = torch.stack([module.test_set[i][0] for i in range(len(targets))])
+        assert torch.equal(normalised, per_image)
 
 
 def make_tiny_imagenet(root: Path, wnids=("n02085620", "n02123045", "n04467665")) -> Path:

@@ -10,33 +10,51 @@ streamed from files, or from shards) and makes what training and evaluation read
 - loaders: training batches shuffled with ``seed + epoch`` (:class:`EpochSeededSampler`;
   under DDP Lightning wraps it in a DistributedSampler, so every rank reads its own part),
   evaluation in order. ``workers`` DataLoader processes decode streamed images.
+
+The loaders deliver uint8 batches (:class:`PixelBatches`: a batch of images in memory is one
+indexing operation; streamed ones are decoded in the workers), and the batches are augmented
+and normalised where they arrive, on the accelerator
+(:meth:`ImageDataModule.on_after_batch_transfer`, :mod:`labelspace.data.batch_transforms`).
+On a GPU, images held in memory are moved there once (when they take at most
+:data:`DEVICE_SHARE` of its free memory), so a training step reads no host memory at all;
+streamed batches come through pinned memory.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from labelspace.data.images import filter_classes
+from labelspace.data.batch_transforms import BatchTransform, batch_transforms
+from labelspace.data.images import InMemoryImages, filter_classes
 from labelspace.data.splits import stratified_split, stratified_subset
 from labelspace.data.storage import default_workers, fitting_batch
 
 __all__ = [
+    "DEVICE_SHARE",
     "EVAL_BATCH_SIZE",
     "EpochSeededSampler",
     "ImageDataModule",
+    "PixelBatches",
     "default_workers",
     "eval_loader",
     "steps_per_epoch",
     "train_loader",
 ]
 
+log = logging.getLogger(__name__)
+
 EVAL_BATCH_SIZE = 512
+
+DEVICE_SHARE = 0.5
+"""Images held in memory move to the accelerator when they take at most this share of its
+free memory (the model, its activations and the optimizer need the rest)."""
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -72,7 +90,63 @@ def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-def train_loader(dataset: Dataset, batch_size: int, seed: int, workers: int = 0) -> DataLoader:
+class PixelBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """A dataset's uint8 images and their targets, read a batch at a time.
+
+    DataLoader hands a whole batch of indices to :meth:`__getitems__`: images in memory are
+    gathered in one indexing operation (on the accelerator, after :meth:`to`), streamed ones
+    are decoded one by one (in the loader's workers) and stacked. The dataset's own per-item
+    transform is not applied: the batch is augmented and normalised where it arrives
+    (:class:`~labelspace.data.batch_transforms.BatchTransform`).
+    """
+
+    def __init__(self, dataset: Any) -> None:  # InMemoryImages or LazyImages
+        self.dataset = dataset
+        self.images = dataset.images if isinstance(dataset, InMemoryImages) else None
+        self.targets = dataset.targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @property
+    def device(self) -> torch.device:
+        return self.targets.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the images held in memory (0 for streamed images)."""
+        return 0 if self.images is None else self.images.numel()
+
+    def to(self, device: torch.device) -> PixelBatches:
+        """These images and targets on ``device`` (images in memory only)."""
+        if self.images is None:
+            raise ValueError("streamed images are decoded in the loader; they cannot move")
+        moved = PixelBatches(self.dataset)
+        moved.images, moved.targets = self.images.to(device), self.targets.to(device)
+        return moved
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices, dtype=torch.int64).to(self.device)
+        if self.images is not None:
+            return self.images[index], self.targets[index]
+        images = torch.stack([self.dataset.read(int(i)) for i in indices])
+        return images, self.targets[index]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, targets = self.__getitems__([index])
+        return images[0], targets[0]
+
+
+def _batched(batch: Any) -> Any:
+    """The collate function of loaders over :class:`PixelBatches`, whose batches come whole."""
+    return batch
+
+
+def train_loader(
+    dataset: Dataset, batch_size: int, seed: int, workers: int = 0, pin_memory: bool = False
+) -> DataLoader:
+    """Training batches in the seeded order of :class:`EpochSeededSampler`; a
+    :class:`PixelBatches` dataset gives whole uint8 batches."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -80,18 +154,38 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, workers: int = 0)
         num_workers=workers,
         persistent_workers=workers > 0,
         drop_last=len(dataset) > batch_size,
+        pin_memory=pin_memory,
+        **({"collate_fn": _batched} if isinstance(dataset, PixelBatches) else {}),
     )
 
 
 def eval_loader(
-    dataset: Dataset, batch_size: int = EVAL_BATCH_SIZE, workers: int = 0
+    dataset: Dataset,
+    batch_size: int = EVAL_BATCH_SIZE,
+    workers: int = 0,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """Batches in order; at most ``batch_size``, fewer where large images would not fit in
     memory (:func:`~labelspace.data.storage.fitting_batch`)."""
-    chans, size = getattr(dataset, "in_chans", None), getattr(dataset, "image_size", None)
+    source = dataset.dataset if isinstance(dataset, PixelBatches) else dataset
+    chans, size = getattr(source, "in_chans", None), getattr(source, "image_size", None)
     if chans is not None and size is not None:
         batch_size = fitting_batch(batch_size, chans * size[0] * size[1], workers)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        **({"collate_fn": _batched} if isinstance(dataset, PixelBatches) else {}),
+    )
+
+
+def _free_memory(device: torch.device) -> int:
+    """Free bytes on an accelerator (none known: 0, so nothing is moved there)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return 0
 
 
 def steps_per_epoch(num_images: int, batch_size: int, world_size: int) -> int:
@@ -135,15 +229,74 @@ class ImageDataModule(L.LightningDataModule):
         self.train_set = train_set
         self.val_set = val_set
         self.test_set = stratified_subset(data.test, test_limit, seed)
+        self.train_transform, self.eval_transform = batch_transforms(
+            data.mean, data.std, data.augment, data.image_size
+        )
+        self._pixels: dict[str, PixelBatches] = {}  # per split, on the device they are read on
+
+    # loaders ------------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        """The device this process trains on (the CPU before a trainer is attached)."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def pixels(self, split: str) -> PixelBatches:
+        """The uint8 batches of ``split`` (train, val or test), held on the accelerator when
+        they are in memory, read in the main process and fit in :data:`DEVICE_SHARE` of its
+        free memory; moved once, then reused by every epoch."""
+        device = self._device()
+        held = self._pixels.get(split)
+        if held is not None and (held.device == device or device.type == "cpu"):
+            return held
+        pixels = PixelBatches(getattr(self, f"{split}_set"))
+        if device.type != "cpu" and pixels.images is not None and self.workers == 0:
+            free = _free_memory(device)
+            if pixels.nbytes <= DEVICE_SHARE * free:
+                pixels = pixels.to(device)
+                log.info(
+                    "%s images held on %s (%.2f GiB): batches are gathered and augmented there",
+                    split,
+                    device,
+                    pixels.nbytes / 2**30,
+                )
+            else:
+                log.info(
+                    "%s images (%.2f GiB) stay in host memory: more than %.0f %% of the "
+                    "%.1f GiB free on %s",
+                    split,
+                    pixels.nbytes / 2**30,
+                    100 * DEVICE_SHARE,
+                    free / 2**30,
+                    device,
+                )
+        self._pixels[split] = pixels
+        return pixels
+
+    def _pin(self, pixels: PixelBatches) -> bool:
+        """Pinned host memory for batches copied to a GPU (asynchronous copies)."""
+        return self._device().type == "cuda" and pixels.device.type == "cpu"
 
     def train_dataloader(self) -> DataLoader:
-        return train_loader(self.train_set, self.batch_size, self.seed, self.workers)
+        pixels = self.pixels("train")
+        return train_loader(pixels, self.batch_size, self.seed, self.workers, self._pin(pixels))
 
     def val_dataloader(self) -> DataLoader:
-        return eval_loader(self.val_set, EVAL_BATCH_SIZE, self.workers)
+        pixels = self.pixels("val")
+        return eval_loader(pixels, EVAL_BATCH_SIZE, self.workers, self._pin(pixels))
 
     def test_dataloader(self) -> DataLoader:
-        return eval_loader(self.test_set, EVAL_BATCH_SIZE, self.workers)
+        pixels = self.pixels("test")
+        return eval_loader(pixels, EVAL_BATCH_SIZE, self.workers, self._pin(pixels))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Augment (training) or only normalise (evaluation) a uint8 batch on its device."""
+        images, targets = batch
+        if images.dtype != torch.uint8:  # a loader of already transformed images
+            return batch
+        trainer = getattr(self, "trainer", None)
+        training = trainer is not None and trainer.training
+        transform: BatchTransform = self.train_transform if training else self.eval_transform
+        return transform(images), targets
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()

@@ -21,6 +21,7 @@ __all__ = [
     "Normalize",
     "channel_stats",
     "default_augmentation",
+    "default_padding",
     "eval_transform",
     "stats_from_counts",
     "train_transform",
@@ -108,7 +109,8 @@ def default_augmentation(in_chans: int) -> str:
     return "flip" if in_chans == 1 else "crop-flip"
 
 
-def _default_padding(augment: str, size: int) -> int:
+def default_padding(augment: str, size: int) -> int:
+    """Zero padding before a random crop of ``size`` pixels (see :func:`train_transform`)."""
     # 2 pixels for 28 x 28 grayscale, 4 for 32 x 32 RGB; scaled for other sizes.
     return max(1, round(size / (14 if augment == "crop" else 8)))
 
@@ -131,7 +133,7 @@ def train_transform(
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     steps: list = []
     if augment in ("crop", "crop-flip"):
-        pad = _default_padding(augment, min(size)) if padding is None else padding
+        pad = default_padding(augment, min(size)) if padding is None else padding
         steps.append(v2.RandomCrop(size, padding=pad))
     if augment in ("flip", "crop-flip"):
         steps.append(v2.RandomHorizontalFlip())
