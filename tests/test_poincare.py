@@ -237,7 +237,9 @@ def test_neighbour_test_all_layouts_agree(monkeypatch):
 def _polar(x: torch.Tensor, grad: torch.Tensor, rows: list[int], direction_lr: float = 0.01):
     table = x.clone()
     buffer = torch.zeros_like(table)
-    polar_step(table, torch.tensor(rows), grad, buffer, 0.3, direction_lr)
+    index = torch.tensor(rows)
+    gathered = table[index]
+    polar_step(table, index, gathered, gathered.pow(2).sum(-1), grad, buffer, 0.3, direction_lr)
     assert not buffer.any()  # left zero for the next batch
     return table
 
@@ -270,6 +272,44 @@ def test_polar_step_is_riemannian_along_the_radius_and_near_the_origin():
     # a row named twice moves once, by the sum of its gradients
     twice = _polar(x, torch.cat([grad[1:] / 4, grad[1:] * 3 / 4]), [1, 1])
     assert torch.allclose(twice, riemann.index_copy(0, torch.tensor([0]), x[:1]))
+
+
+def _plain_polar(x: torch.Tensor, g: torch.Tensor, lr: float, direction_lr: float) -> torch.Tensor:
+    """The direction step written out on vectors: radius by Riemannian SGD, direction turned
+    on the sphere with the clip, Riemannian near the origin, then projected into the ball."""
+    from labelspace.embeddings.geometry import project
+    from labelspace.embeddings.poincare_steps import DIRECTION_CLIP, POLAR_MIN_NORM
+
+    norm = x.norm(dim=-1, keepdim=True)
+    metric = riemannian_scale(x)
+    unit = x / norm.clamp_min(1e-12)
+    g_radial = (g * unit).sum(-1, keepdim=True)
+    turn = direction_lr * (g - g_radial * unit)
+    turn = turn * (DIRECTION_CLIP / turn.norm(dim=-1, keepdim=True).clamp_min(DIRECTION_CLIP))
+    direction = torch.nn.functional.normalize(unit - turn, dim=-1)
+    polar = (norm - lr * metric * g_radial) * direction
+    return project(torch.where(norm > POLAR_MIN_NORM, polar, x - lr * metric * g))
+
+
+@pytest.mark.parametrize("nodes", [40, 2000])  # the buffer cleared whole, or row by row
+def test_polar_step_matches_the_step_written_on_vectors(nodes):
+    gen = torch.Generator().manual_seed(0)
+    radius = torch.rand(nodes, 1, generator=gen, dtype=torch.float64) * 12
+    unit = torch.nn.functional.normalize(torch.randn(nodes, 6, generator=gen, dtype=torch.float64))
+    x = torch.tanh(radius / 2) * unit
+    x[0] = 0.0  # the root of a layout sits at the origin
+    rows = torch.randint(nodes, (300,), generator=gen)
+    rows[:3] = torch.tensor([0, 5, 5])  # repeats move once, by the sum of their gradients
+    scale = torch.rand(300, 1, generator=gen, dtype=torch.float64) * 100
+    grad = torch.randn(300, 6, generator=gen, dtype=torch.float64) * scale
+    summed = torch.zeros_like(x).index_add_(0, rows, grad)
+    touched = torch.zeros(nodes, dtype=torch.bool)
+    touched[rows] = True
+    expected = x.clone()
+    expected[touched] = _plain_polar(x[touched], summed[touched], 0.3, 0.01)
+    got = _polar(x, grad, rows.tolist())
+    assert torch.allclose(got, expected, atol=1e-12, rtol=0)
+    assert bool((got.norm(dim=1) < 1.0).all())
 
 
 def test_direction_steps_default_on_from_the_layout_only(mammals):

@@ -180,13 +180,13 @@ def train_poincare(
             for rows, b, invalid in epoch_batches(
                 pairs_t, num_nodes, config, gen, unigram if burnin else None, is_neighbour, device
             ):
-                loss, grads, one_minus = batch_grads(table, rows, b, invalid)
+                loss, grads, xy, sq_norm = batch_grads(table, rows, b, invalid)
                 loss_total += float(loss)
                 if polar:
-                    polar_step(table, rows, grads, buffer, lr, config.direction_lr)
+                    polar_step(table, rows, xy, sq_norm, grads, buffer, lr, config.direction_lr)
                     continue
                 if poincare:  # Riemannian gradient: Euclidean one times ((1 - |x|²) / 2)²
-                    grads.mul_((one_minus / 2.0).pow(2).unsqueeze(1))
+                    grads.mul_(((1.0 - sq_norm) / 2.0).pow(2).unsqueeze(1))
                 # one scatter for the whole batch (index_add_ with alpha= is several times slower
                 # on CPU than scaling first)
                 table.index_add_(0, rows, grads.mul_(-lr))

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     import torch
 
     StepOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-    # what the trainer needs from a batch: loss sum, the gradients of all gathered rows (R, D)
-    # and 1 - |x|² of each row (R,) (None for the flat baseline)
-    BatchOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+    # what the trainer needs from a batch: loss sum, the gradients of all gathered rows (R, D),
+    # the rows themselves (R, D) and |x|² of each row (R,) (None for the flat baseline)
+    BatchOutput = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]
 
 
 def poincare_batch(
@@ -28,7 +28,8 @@ def poincare_batch(
 
     ``rows`` is ``[u (b), cand (b, K+1) flattened]``: ``cand[:, 0]`` is u's true neighbour,
     ``cand[:, 1:]`` the negatives, ``invalid`` (b, K+1) masks negatives that are neighbours.
-    Returns (loss sum, gradient of every entry of ``rows`` (R, D), ``1 - |row|²`` (R,)).
+    Returns (loss sum, gradient of every entry of ``rows`` (R, D), the rows (R, D),
+    ``|row|²`` (R,)).
 
     With alpha = 1 - |x|², beta = 1 - |y|², gamma = 1 + 2|x-y|² / (alpha beta) and
     d = arcosh(gamma): d gamma / dx = 4 / (alpha beta) * ((x - y) + |x-y|² x / alpha), and
@@ -45,10 +46,10 @@ def poincare_batch(
     x = xy[:b]  # (B, D)
     y = xy[b:].view(b, k, dim)  # (B, K, D)
     if len(table) < len(rows):  # fewer nodes than rows: square each node once, then gather
-        one_minus = (1.0 - table.pow(2).sum(-1)).index_select(0, rows)  # (R,)
+        sq_norm = table.pow(2).sum(-1).index_select(0, rows)  # (R,)
     else:
-        one_minus = 1.0 - xy.pow(2).sum(-1)
-    clamped = one_minus.clamp_min(BOUNDARY_EPS)
+        sq_norm = xy.pow(2).sum(-1)
+    clamped = (1.0 - sq_norm).clamp_min(BOUNDARY_EPS)
     alpha = clamped[:b].unsqueeze(1)  # (B, 1)
     beta = clamped[b:].view(b, k)  # (B, K)
     diff = x.unsqueeze(1) - y  # (B, K, D)
@@ -77,7 +78,7 @@ def poincare_batch(
         value=-1.0,
         out=grads[b:].view(b, k, dim),
     )
-    return loss, grads, one_minus
+    return loss, grads, xy, sq_norm
 
 
 def euclidean_batch(
@@ -101,7 +102,7 @@ def euclidean_batch(
     grads = torch.empty_like(xy)
     torch.sum(unit, 1, out=grads[:b])
     torch.neg(unit, out=grads[b:].view(b, k, dim))
-    return loss, grads, None
+    return loss, grads, xy, None
 
 
 def _step_output(
@@ -114,7 +115,7 @@ def _step_output(
     import torch
 
     b, k = cand.shape
-    loss, grads, _ = batch(table, torch.cat([u, cand.reshape(-1)]), b, invalid)
+    loss, grads, _, _ = batch(table, torch.cat([u, cand.reshape(-1)]), b, invalid)
     return loss, grads[:b], grads[b:].view(b, k, -1), table[u], table[cand]
 
 
@@ -145,6 +146,8 @@ POLAR_MIN_NORM = 0.5
 def polar_step(
     table: torch.Tensor,
     rows: torch.Tensor,
+    x: torch.Tensor,
+    sq_norm: torch.Tensor,
     grad: torch.Tensor,
     buffer: torch.Tensor,
     lr: float,
@@ -158,29 +161,53 @@ def polar_step(
     radius takes the Riemannian step and the direction a step of ``direction_lr`` times the
     gradient's tangential part on the unit sphere, at most ``DIRECTION_CLIP`` long per batch.
     Points near the origin, where Riemannian SGD turns them easily and a direction may be
-    undefined, keep the Riemannian step.
-    ``grad`` holds the Euclidean gradient of each entry of ``rows`` (repeats allowed);
-    ``buffer`` is a zero table of the same shape, used to sum repeats and left zero.
+    undefined, keep the Riemannian step. Rows that leave the clamped ball are pulled back onto
+    its edge.
+
+    ``x`` and ``sq_norm`` are the rows and their ``|x|²`` as :func:`poincare_batch` gathered
+    them (the table has not moved since), so the table is read once per batch. ``grad``
+    holds the Euclidean gradient of each entry of ``rows`` (repeats allowed); ``buffer`` is a
+    zero table of the same shape, used to sum repeats and left zero.
+
+    Why it is written with per-row numbers: the gradient splits into its radial part and the
+    tangential part ``t`` (orthogonal to x), and both steps give ``new = p·x + q·t`` with
+    per-row p and q, and ``|new|² = p²|x|² + q²|t|²``. The turn, its clip, the renormalised
+    direction and the projection then cost operations on one number per row; only forming t
+    and new touch the D coordinates of every row (a batch is a few thousand to a few hundred
+    thousand rows, and each operation over them costs about as much as its memory traffic).
     """
     import torch
 
-    from labelspace.embeddings.geometry import project, riemannian_scale
+    from labelspace.embeddings.geometry import max_norm
 
     buffer.index_add_(0, rows, grad)
     g = buffer.index_select(0, rows)
-    buffer.index_fill_(0, rows, 0.0)
-    x = table.index_select(0, rows)
-    norm = x.norm(dim=-1, keepdim=True)
-    metric = riemannian_scale(x)
-    unit = x / norm.clamp_min(1e-12)
-    g_radial = (g * unit).sum(-1, keepdim=True)
-    turn = direction_lr * (g - g_radial * unit)
-    turn = turn * (DIRECTION_CLIP / turn.norm(dim=-1, keepdim=True).clamp_min(DIRECTION_CLIP))
-    direction = torch.nn.functional.normalize(unit - turn, dim=-1)
-    polar = (norm - lr * metric * g_radial) * direction
-    new = torch.where(norm > POLAR_MIN_NORM, polar, x - lr * metric * g)
+    if len(buffer) <= 4 * len(rows):  # clearing the whole buffer is cheaper than its rows
+        buffer.zero_()
+    else:
+        buffer.index_fill_(0, rows, 0.0)
+    sq = sq_norm.clamp_min(1e-30)  # a point at the origin has no direction
+    norm = sq.sqrt()
+    metric = ((1.0 - sq_norm) / 2.0).pow(2)  # the Riemannian factor ((1 - |x|²) / 2)²
+    radial = (x * g).sum(-1) / sq  # g's radial part is radial·x
+    tangent = torch.addcmul(g, x, radial.unsqueeze(1), value=-1.0)  # t = g - radial·x
+    tangent_sq = tangent.pow(2).sum(-1)
+    step = lr * metric
+    # far: x/|x| turned by -T·t (T·|t| at most DIRECTION_CLIP; t ⟂ x, so the turned direction
+    # has length sqrt(1 + T²|t|²)), then put at the new radius |x| - step·radial·|x|
+    turn = direction_lr / (direction_lr * tangent_sq.sqrt() / DIRECTION_CLIP).clamp_min(1.0)
+    scale = (1.0 - step * radial) / (1.0 + turn.pow(2) * tangent_sq).sqrt()
+    # near: the Riemannian step x - step·g = (1 - step·radial)·x - step·t
+    far = norm > POLAR_MIN_NORM
+    p = torch.where(far, scale, 1.0 - step * radial)
+    q = torch.where(far, -scale * turn * norm, -step)
+    new_norm = (p.pow(2) * sq + q.pow(2) * tangent_sq).sqrt()
+    limit = max_norm()
+    shrink = (limit / new_norm).clamp_max(1.0)  # rows beyond the clamped edge go onto it
+    p, q = p * shrink, q * shrink
+    new = torch.addcmul(x * p.unsqueeze(1), tangent, q.unsqueeze(1))
     # repeated rows get the same value, so the order of the writes does not matter
-    table.index_copy_(0, rows, project(new))
+    table.index_copy_(0, rows, new)
 
 
 def project_rows(table: torch.Tensor, rows: torch.Tensor, limit: float) -> None:
