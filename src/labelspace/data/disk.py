@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labelspace.data.decoded_cache import load_decoded
 from labelspace.data.errors import DatasetError, EmptyClassError
-from labelspace.data.folders import ProgressCallback, load_image_folder
+from labelspace.data.folders import ProgressCallback
 from labelspace.data.layouts.walk import SHARDS_MANIFEST
 from labelspace.data.named import known_dataset
 from labelspace.data.probe import PEEK_IMAGES, peek, probe_files, probe_lazy, sample
@@ -99,7 +100,7 @@ def load_files(
     peeked = peek(paths[i] for i in sample(len(paths), targets)[:PEEK_IMAGES])
     stream = _plan(storage, n_images, peeked, image_size, name, batches)
     if not stream:
-        loaded = load_image_folder(
+        loaded = load_decoded(
             listing, image_size=image_size, skip_corrupt=skip_corrupt, on_progress=on_progress
         )
         train, test = loaded.train, loaded.test
