@@ -234,6 +234,27 @@ def test_neighbour_test_all_layouts_agree(monkeypatch):
     assert torch.equal(searched(u, w), expected)
 
 
+def test_neighbour_filter_keeps_every_neighbour(mammals, monkeypatch):
+    """The padded layout's one-word filter passes every true neighbour: on the mammals, with
+    candidates drawn so that a third are neighbours, it answers as the dense table does."""
+    pairs = torch.from_numpy(mammals.pairs)
+    n = len(mammals.labels)
+    dense = poincare_negatives.NeighbourTest(pairs, n)
+    monkeypatch.setattr(poincare_negatives.NeighbourTest, "MAX_DENSE", 1)
+    padded = poincare_negatives.NeighbourTest(pairs, n)
+    assert padded.table is not None
+    gen = torch.Generator().manual_seed(0)
+    pick = torch.randint(len(pairs), (4000,), generator=gen)
+    u = pairs[pick, 0]
+    w = torch.randint(n, (4000, 6), generator=gen)
+    w[:, 0] = pairs[torch.randint(len(pairs), (4000,), generator=gen), 1]  # some ancestors
+    w[:, 1] = pairs[pick, 1]  # u's own ancestors
+    w[::7, 2] = u[::7]  # u itself
+    expected = dense(u, w)
+    assert expected[:, 1].all() and expected[::7, 2].all()
+    assert torch.equal(padded(u, w), expected)
+
+
 def _polar(x: torch.Tensor, grad: torch.Tensor, rows: list[int], direction_lr: float = 0.01):
     table = x.clone()
     buffer = torch.zeros_like(table)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
@@ -20,9 +22,13 @@ class NeighbourTest:
     """Vectorised "is w one of u's neighbours (or u itself)?" for sampled negatives.
 
     A hierarchy of up to ``MAX_DENSE`` nodes keeps an n x n table of answers (one gather per
-    test). A larger one keeps each node's neighbours in one padded row, so a batch is tested
-    with a single gather and compare; in a closure nodes have few ancestors, so the rows are
-    short. A very deep hierarchy (long rows) falls back to binary search in the sorted pair keys.
+    test). A larger one keeps each node's neighbours in one padded row; in a closure nodes have
+    few ancestors, so the rows are short. Comparing every candidate with a whole row would cost
+    the row's width per candidate (35 for WordNet's nouns), so a one-word filter goes first:
+    each node w has a bit ``code[w]`` (the same spare bit for nodes that are nobody's
+    neighbour, such as leaves) and each node u the bits of its neighbours, ``mask[u]``. Only
+    the candidates whose bit u has set (a few percent of uniform draws) are compared with u's
+    row. A very deep hierarchy (long rows) falls back to binary search in the sorted pair keys.
     """
 
     MAX_DENSE = 4096
@@ -36,10 +42,11 @@ class NeighbourTest:
         counts = torch.bincount(child, minlength=n)
         width = int(counts.max()) + 1
         self.n = n
-        self.width = 1  # cells a test costs per (node, candidate)
         self.dense: torch.Tensor | None = None
         self.table: torch.Tensor | None = None
         self.keys: torch.Tensor | None = None
+        self.code: torch.Tensor | None = None
+        self.mask: torch.Tensor | None = None
         if n <= self.MAX_DENSE:
             self.dense = torch.zeros(n, n, dtype=torch.bool)
             self.dense[child, parent] = True
@@ -49,7 +56,7 @@ class NeighbourTest:
             slot = torch.arange(len(child)) - start[child]
             self.table = torch.arange(n).unsqueeze(1).repeat(1, width)  # padding: the node
             self.table[child, slot] = parent
-            self.width = width
+            self.code, self.mask = _neighbour_bits(child, parent, n)
         else:
             self.keys = torch.unique(child * n + parent)
 
@@ -57,12 +64,40 @@ class NeighbourTest:
         if self.dense is not None:
             return self.dense[u.unsqueeze(1), w]
         if self.table is not None:
-            return (self.table[u].unsqueeze(1) == w.unsqueeze(2)).any(-1)
+            out = w == u.unsqueeze(1)
+            i, j = ((self.mask[u].unsqueeze(1) >> self.code[w]) & 1).nonzero(as_tuple=True)
+            if len(i):  # the few that pass the filter, against u's whole row
+                out[i, j] = (self.table[u[i]] == w[i, j].unsqueeze(1)).any(-1)
+            return out
         import torch
 
         key = u.unsqueeze(1) * self.n + w
         pos = torch.searchsorted(self.keys, key).clamp_max(len(self.keys) - 1)
         return (self.keys[pos] == key) | (w == u.unsqueeze(1))
+
+
+# the bit of _neighbour_bits that no neighbour sets: the code of nodes that are nobody's neighbour
+SPARE_BIT = 63
+
+
+def _neighbour_bits(
+    child: torch.Tensor, parent: torch.Tensor, n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one-word filter of :class:`NeighbourTest`: ``code`` (n,) and ``mask`` (n,), int64.
+
+    Nodes that are somebody's neighbour get bits 0 to 62, spread by a multiplicative hash of
+    their index; the others get ``SPARE_BIT``, which no mask has set. ``mask[u]`` has the bits
+    of u's neighbours, so ``mask[u] >> code[w] & 1`` is 1 whenever w is one of them (and
+    sometimes when it is not).
+    """
+    import torch
+
+    code = torch.full((n,), SPARE_BIT, dtype=torch.int64)
+    used = torch.unique(parent)
+    code[used] = (used * 2_654_435_761) % (1 << 32) % SPARE_BIT
+    bits = np.zeros(n, dtype=np.int64)
+    np.bitwise_or.at(bits, child.numpy(), np.left_shift(1, code[parent].numpy()))
+    return code, torch.from_numpy(bits)
 
 
 # negatives are drawn and checked for this many (pair, negative) cells at a time
@@ -90,7 +125,7 @@ def epoch_batches(
 
     bs, k = config.batch_size, config.negatives
     shuffled = pairs[torch.randperm(len(pairs), generator=gen)]
-    block = bs * max(1, BLOCK_CELLS // (bs * k * is_neighbour.width))
+    block = bs * max(1, BLOCK_CELLS // (bs * k))
     for b0 in range(0, len(shuffled), block):
         chunk = shuffled[b0 : b0 + block]
         m = len(chunk)
