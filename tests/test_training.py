@@ -268,3 +268,15 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     assert proc.wait() == 0, proc.stderr.read()
     result = json.loads((run / METRICS_FILE).read_text())
     assert result["test_images"] == 200 and result["test"]["top1"] > 0.3
+
+
+@pytest.mark.slow
+def test_a_compiled_network_trains_and_saves_plain_weights(tmp_path):
+    config = replace(TINY, method="softmax", compile=True)
+    result = train(config, tmp_path / "compiled", progress=False)
+    assert result["test"]["top1"] > 0.3  # ten classes: chance is 0.1
+    state = read_checkpoint(tmp_path / "compiled")["state_dict"]
+    assert "net.backbone.features.0.weight" in state  # the names torch.compile would prefix
+    assert not any("_orig_mod" in key for key in state)
+    again = evaluate_run(tmp_path / "compiled")  # rebuilt without compiling, same weights
+    assert again["test"]["top1"] == pytest.approx(result["test"]["top1"])

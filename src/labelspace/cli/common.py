@@ -189,6 +189,14 @@ PretrainedOpt = Annotated[
         help="Start the backbone from these weights (timm .safetensors or state dict).",
     ),
 ]
+CompileOpt = Annotated[
+    bool,
+    typer.Option(
+        "--compile/--no-compile",
+        help="torch.compile the network: faster steps on a GPU after a minute of compiling; "
+        "slower on small CPUs.",
+    ),
+]
 FreezeBackboneOpt = Annotated[
     bool, typer.Option(help="Train the head only, the backbone frozen (a linear probe).")
 ]

@@ -48,6 +48,7 @@ def compare(
     accelerator: common.AcceleratorOpt = TRAIN.accelerator,
     devices: common.DevicesOpt = TRAIN.devices,
     precision: common.PrecisionOpt = TRAIN.precision,
+    compile: common.CompileOpt = TRAIN.compile,
     workers: common.WorkersOpt = TRAIN.workers,
     image_size: common.ImageSizeOpt = None,
     in_memory: common.InMemoryOpt = None,

@@ -101,6 +101,7 @@ def train(
     devices: common.DevicesOpt = TRAIN.devices,
     strategy: common.StrategyOpt = TRAIN.strategy,
     precision: common.PrecisionOpt = TRAIN.precision,
+    compile: common.CompileOpt = TRAIN.compile,
     workers: common.WorkersOpt = TRAIN.workers,
     image_size: common.ImageSizeOpt = None,
     in_memory: common.InMemoryOpt = None,

@@ -172,6 +172,8 @@ def prepare(config: TrainConfig, *, on_progress=None) -> Prepared:
     module = build_module(config, space, input_spec(data), steps)
     if config.init_from:
         _load_backbone(module, Path(config.init_from))
+    if config.compile:  # in place: the weights keep their names in checkpoints
+        module.net.compile()
     return Prepared(config, data, space, module, datamodule)
 
 

@@ -67,6 +67,7 @@ class TrainConfig:
     devices: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
+    compile: bool = False  # torch.compile the network (pays on GPUs, not on small CPUs)
     workers: int | None = None  # DataLoader workers; default: 0 in memory, spare cores streaming
     skip_corrupt: bool = False
     image_size: int | None = None  # bring every image to N x N (shorter side, centre crop)

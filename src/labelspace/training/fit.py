@@ -30,6 +30,7 @@ from labelspace.training.config import DivergedError, RunError, TrainConfig
 from labelspace.training.evaluate import finish
 from labelspace.training.load import load_run
 from labelspace.training.module import AtomicCheckpointIO
+from labelspace.training.progress_bar import ProgressBar
 from labelspace.training.runs import (
     LAST_CHECKPOINT,
     LOG_FILE,
@@ -288,6 +289,7 @@ def _build_trainer(
                     enable_version_counter=False,
                 ),
                 *callbacks,
+                *([ProgressBar()] if progress else []),
             ],
             plugins=[AtomicCheckpointIO()],
             enable_progress_bar=progress,
