@@ -333,6 +333,19 @@ def test_polar_step_matches_the_step_written_on_vectors(nodes):
     assert bool((got.norm(dim=1) < 1.0).all())
 
 
+def test_polar_step_keeps_far_points_in_the_ball_under_huge_gradients():
+    """In float32, a huge radial gradient leaves the tangential part orthogonal to x only up to
+    rounding far larger than the ball's margin; the rows still end on the clamped edge."""
+    from labelspace.embeddings.geometry import max_norm
+
+    gen = torch.Generator().manual_seed(1)
+    unit = torch.nn.functional.normalize(torch.randn(500, 10, generator=gen))
+    x = unit * torch.tanh(torch.rand(500, 1, generator=gen) + 4.5)  # radius 9 to 11
+    grad = -unit * 1e7 + torch.randn(500, 10, generator=gen) * 1e3  # outward, and sideways
+    new = _polar(x, grad, list(range(500)))
+    assert bool((new.double().norm(dim=1) <= max_norm() + 3e-7).all())  # a few float32 steps
+
+
 def test_direction_steps_default_on_from_the_layout_only(mammals):
     assert PoincareConfig(init="hierarchy").direction_lr == 0.01
     assert PoincareConfig().direction_lr == 0.0

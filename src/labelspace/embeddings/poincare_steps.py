@@ -171,10 +171,12 @@ def polar_step(
 
     Why it is written with per-row numbers: the gradient splits into its radial part and the
     tangential part ``t`` (orthogonal to x), and both steps give ``new = p·x + q·t`` with
-    per-row p and q, and ``|new|² = p²|x|² + q²|t|²``. The turn, its clip, the renormalised
-    direction and the projection then cost operations on one number per row; only forming t
-    and new touch the D coordinates of every row (a batch is a few thousand to a few hundred
-    thousand rows, and each operation over them costs about as much as its memory traffic).
+    per-row p and q. The turn, its clip and the new radius cost operations on one number per
+    row; only forming t and new, and measuring new (t is orthogonal to x only up to rounding,
+    which a large radial gradient makes larger than the ball's margin, so far rows are put at
+    their radius exactly, as normalising the turned direction would), touch the D coordinates
+    of every row. A batch is a few thousand to a few hundred thousand rows, and each operation
+    over them costs about as much as its memory traffic.
     """
     import torch
 
@@ -196,16 +198,17 @@ def polar_step(
     # far: x/|x| turned by -T·t (T·|t| at most DIRECTION_CLIP; t ⟂ x, so the turned direction
     # has length sqrt(1 + T²|t|²)), then put at the new radius |x| - step·radial·|x|
     turn = direction_lr / (direction_lr * tangent_sq.sqrt() / DIRECTION_CLIP).clamp_min(1.0)
-    scale = (1.0 - step * radial) / (1.0 + turn.pow(2) * tangent_sq).sqrt()
+    along = 1.0 - step * radial
+    scale = along / (1.0 + turn.pow(2) * tangent_sq).sqrt()
     # near: the Riemannian step x - step·g = (1 - step·radial)·x - step·t
     far = norm > POLAR_MIN_NORM
-    p = torch.where(far, scale, 1.0 - step * radial)
+    p = torch.where(far, scale, along)
     q = torch.where(far, -scale * turn * norm, -step)
-    new_norm = (p.pow(2) * sq + q.pow(2) * tangent_sq).sqrt()
-    limit = max_norm()
-    shrink = (limit / new_norm).clamp_max(1.0)  # rows beyond the clamped edge go onto it
-    p, q = p * shrink, q * shrink
     new = torch.addcmul(x * p.unsqueeze(1), tangent, q.unsqueeze(1))
+    length = torch.linalg.vector_norm(new, dim=-1)
+    # far rows at their new radius; rows beyond the clamped edge onto it (x/x is exactly 1)
+    target = torch.where(far, (norm * along).abs(), length).clamp_max(max_norm())
+    new.mul_((target / length.clamp_min(1e-30)).unsqueeze(1))
     # repeated rows get the same value, so the order of the writes does not matter
     table.index_copy_(0, rows, new)
 
