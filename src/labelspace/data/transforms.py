@@ -60,8 +60,14 @@ class Normalize:
             raise ValueError(
                 f"image has {image.shape[-3]} channels but the statistics have {len(self.mean)}"
             )
-        scale, shift = self._scale.to(image.device), self._shift.to(image.device)
+        scale, shift = self._on(image.device)
         return image.to(torch.float32).mul_(scale).sub_(shift)
+
+    def _on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scale and shift on ``device``, copied there once (not at every batch)."""
+        if self._scale.device != device:
+            self._scale, self._shift = self._scale.to(device), self._shift.to(device)
+        return self._scale, self._shift
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
