@@ -176,12 +176,14 @@ def train_poincare(
         for epoch in range(config.epochs):
             burnin = epoch < config.burnin_epochs
             lr = config.lr * (config.burnin_lr_factor if burnin else 1.0)
-            loss_total = 0.0
+            # summed on the device in float64, as Python floats would be, without waiting for
+            # each batch's loss (a GPU would otherwise stop after every batch)
+            loss_total = torch.zeros((), dtype=torch.float64, device=device)
             for rows, b, invalid in epoch_batches(
                 pairs_t, num_nodes, config, gen, unigram if burnin else None, is_neighbour, device
             ):
                 loss, grads, xy, sq_norm = batch_grads(table, rows, b, invalid)
-                loss_total += float(loss)
+                loss_total += loss
                 if polar:
                     polar_step(table, rows, xy, sq_norm, grads, buffer, lr, config.direction_lr)
                     continue
@@ -192,7 +194,7 @@ def train_poincare(
                 table.index_add_(0, rows, grads.mul_(-lr))
                 if poincare:
                     project_rows(table, rows, limit)
-            loss_epoch = loss_total / len(pairs_t)
+            loss_epoch = float(loss_total) / len(pairs_t)
             history.append({"epoch": epoch, "loss": loss_epoch})
             if on_epoch is not None:
                 with _threads(threads):  # the callback may evaluate: all threads again
