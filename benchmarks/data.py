@@ -7,7 +7,9 @@ Two measurements, side by side in one run each:
 layout, ...), the training set as labelspace trains on it — decoded into memory, streamed from
 files with 0, 1 and 2 DataLoader workers, and streamed from shards written by
 ``labelspace pack`` with 0, 1 and 2 workers — is iterated in training batches (augmentation
-and normalisation included, no model), and images/s, the decoded images held in memory and
+and normalisation included, no model; "batches": uint8 batches augmented and normalised whole,
+as runs read them; "per image": each image augmented and normalised alone, as before), and
+images/s, the decoded images held in memory and
 the memory the DataLoader workers add (their unique set size, USS) are reported. Ways
 are interleaved over rounds, so drift hits all of them; reported are medians over rounds.
 Building the in-memory set (decoding everything once) is timed separately: it is paid once
@@ -131,13 +133,21 @@ def peak_memory(pid: int, every: float = 0.1) -> Iterator[dict[str, int]]:
 
 
 # ----------------------------------------------------------------------------- throughput
-def _loader_rate(dataset, workers: int, batch_size: int, images: int) -> float:
-    """Images/s of training batches (shuffled, augmented) until ``images`` are read."""
-    from labelspace.data.module import train_loader
+def _loader_rate(
+    dataset, workers: int, batch_size: int, images: int, transform: Callable | None = None
+) -> float:
+    """Images/s of training batches (shuffled, augmented) until ``images`` are read: per
+    image (the dataset's transform) or, with ``transform``, as uint8 batches augmented and
+    normalised whole, as the run's data module does."""
+    from labelspace.data.module import PixelBatches, train_loader
 
+    if transform is not None:
+        dataset = PixelBatches(dataset)
     loader = train_loader(dataset, batch_size, seed=0, workers=workers)
     seen, start = 0, None
     for batch, _ in loader:
+        if transform is not None:
+            batch = transform(batch)
         if start is None:  # the first batch pays for starting the workers: not timed
             start = time.perf_counter()
             continue
@@ -152,6 +162,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
     from labelspace.data.datasets import load_dataset, pack_dataset
+    from labelspace.data.module import ImageDataModule
 
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
@@ -166,24 +177,37 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
             f"{name}: decoded into memory in {build:.1f} s (peak {mem['peak'] / 2**30:.2f} GiB)"
         )
         held = in_memory.train.images.numel() + in_memory.test.images.numel()
-        ways["memory, 0 workers"] = lambda d=in_memory: (d.train, 0)
+        batch_transform = ImageDataModule(
+            in_memory, batch_size=args.batch_size, seed=0, val_fraction=0.1
+        ).train_transform
+        ways["memory, 0 workers, per image"] = lambda d=in_memory: (d.train, 0, None)
+        ways["memory, 0 workers, batches"] = lambda d=in_memory, t=batch_transform: (d.train, 0, t)
         streamed = load_dataset(spec, image_size=args.image_size, storage="streaming")
         for w in args.workers:
-            ways[f"files, {w} workers"] = lambda d=streamed, w=w: (d.train, w)
+            ways[f"files, {w} workers, per image"] = lambda d=streamed, w=w: (d.train, w, None)
+            ways[f"files, {w} workers, batches"] = lambda d=streamed, w=w, t=batch_transform: (
+                d.train,
+                w,
+                t,
+            )
         shards = Path(tempfile.mkdtemp(prefix="labelspace-bench-")) / name
         pack_dataset(spec, shards)
         packed = load_dataset(str(shards), image_size=args.image_size)
         for w in args.workers:
-            ways[f"shards, {w} workers"] = lambda d=packed, w=w: (d.train, w)
+            ways[f"shards, {w} workers, batches"] = lambda d=packed, w=w, t=batch_transform: (
+                d.train,
+                w,
+                t,
+            )
         rates: dict[str, list[float]] = {way: [] for way in ways}
         workers_mem: dict[str, int] = dict.fromkeys(ways, 0)
         for r in range(args.rounds):
             order = list(ways)
             order = order[r % len(order) :] + order[: r % len(order)]
             for way in order:
-                dataset, workers = ways[way]()
+                dataset, workers, transform = ways[way]()
                 with peak_memory(os.getpid()) as mem:
-                    rate = _loader_rate(dataset, workers, args.batch_size, args.images)
+                    rate = _loader_rate(dataset, workers, args.batch_size, args.images, transform)
                 rates[way].append(rate)
                 workers_mem[way] = max(workers_mem[way], mem["children"])
         for way in ways:
