@@ -19,7 +19,8 @@
 # Environment: PYTHON (.venv/bin/python), ACCELERATOR (gpu; cpu runs every step on the CPU,
 #   the smoke test), EPOCHS (15), BACKBONE (resnet18), METHODS (softmax,frame,joint), BATCH
 #   (256), LIMIT and TEST_LIMIT (images per run; default all), COMPILE (1: --compile),
-#   THROUGHPUT ("--backbones small-cnn,resnet18 --sizes 32,64 --steps 30 --rounds 3").
+#   THROUGHPUT ("--backbones small-cnn,resnet18 --sizes 32,64 --images 8192 --seconds 2
+#   --rounds 2": about 3 minutes of the 12).
 set -euo pipefail
 data=${1:-$HOME/.cache/tiny-imagenet/tiny-imagenet-200}
 out=${2:-runs/gpu-study}
@@ -29,7 +30,7 @@ epochs=${EPOCHS:-15}
 backbone=${BACKBONE:-resnet18}
 methods=${METHODS:-softmax,frame,joint}
 batch=${BATCH:-256}
-throughput=${THROUGHPUT:---backbones small-cnn,resnet18 --sizes 32,64 --steps 30 --rounds 3}
+throughput=${THROUGHPUT:---backbones small-cnn,resnet18 --sizes 32,64 --images 8192 --seconds 2 --rounds 2}
 limits=()
 [ -n "${LIMIT:-}" ] && limits+=(--train-limit "$LIMIT")
 [ -n "${TEST_LIMIT:-}" ] && limits+=(--test-limit "$TEST_LIMIT")

@@ -7,16 +7,18 @@ augmenting them with the same batched crop and flip and normalising them, with n
 around it. labelspace's loop is what ``labelspace train`` runs: the dataset loaded from files
 into memory, the run folder, Lightning's trainer with the run's callbacks, logger and progress
 bar, the data module's loaders and the on-device augmentation. Only steady-state steps are
-timed, from the start of step ``--warmup`` to the end of the last one (the device is synced at
-both ends), so start-up, validation, the checkpoint and the test are not counted.
+timed, from the start of step ``--warmup`` until at least ``--steps`` steps and ``--seconds``
+seconds have passed (the device is synced at both ends; the epoch then stops), so start-up,
+validation, the checkpoint and the test are not counted.
 
 The images are random: what a step costs does not depend on what the pixels show. Every
 round times labelspace and then the bare loop (the order alternates between rounds), and the
 ratio is the median of the per-round ratios; the goal is at least 0.90 (within 10 %). Usage:
 
     python benchmarks/throughput.py                                  # CPU, both backbones, 32/64 px
-    python benchmarks/throughput.py --device cuda --precision bf16 --batch-size 256 --steps 50
-    python benchmarks/throughput.py --backbones small-cnn --sizes 32 --steps 2 --rounds 1  # smoke
+    python benchmarks/throughput.py --device cuda --precision bf16 --batch-size 256
+    python benchmarks/throughput.py --backbones small-cnn --sizes 32 --steps 1 --seconds 0 \
+        --rounds 1 --images 256                                       # smoke
 """
 
 from __future__ import annotations
@@ -70,24 +72,51 @@ def write_folder(root: Path, size: int, train: int, test: int, seed: int) -> Pat
     return root
 
 
-class StepTimer(Callback):
-    """Images per second of the training steps from ``first`` to ``last`` (inclusive)."""
+class Window:
+    """When to stop timing: after ``steps`` steps and ``seconds`` seconds, both."""
 
-    def __init__(self, first: int, last: int, batch_size: int, device: torch.device) -> None:
-        self.first, self.last, self.batch_size, self.device = first, last, batch_size, device
+    def __init__(self, args: argparse.Namespace, batch_size: int, device: torch.device) -> None:
+        self.steps, self.seconds, self.batch_size, self.device = (
+            args.steps,
+            args.seconds,
+            batch_size,
+            device,
+        )
         self.start: float | None = None
+        self.done = 0
         self.images_per_second: float | None = None
 
+    def begin(self) -> None:
+        sync(self.device)
+        self.start = time.perf_counter()
+
+    def step(self, last: bool = False) -> bool:
+        """Count a timed step; True (with the figure set) when the window is over."""
+        self.done += 1
+        if self.start is None or (self.done < self.steps and not last):
+            return False
+        if not last and time.perf_counter() - self.start < self.seconds:
+            return False
+        sync(self.device)
+        self.images_per_second = self.done * self.batch_size / (time.perf_counter() - self.start)
+        return True
+
+
+class StepTimer(Callback):
+    """Times labelspace's training steps after ``warmup``; stops the epoch when done."""
+
+    def __init__(self, warmup: int, window: Window, steps_in_epoch: int) -> None:
+        self.warmup, self.window, self.steps_in_epoch = warmup, window, steps_in_epoch
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        if batch_idx == self.first:
-            sync(self.device)
-            self.start = time.perf_counter()
+        if batch_idx == self.warmup:
+            self.window.begin()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if batch_idx == self.last and self.start is not None:
-            sync(self.device)
-            steps = self.last - self.first + 1
-            self.images_per_second = steps * self.batch_size / (time.perf_counter() - self.start)
+        if batch_idx < self.warmup or self.window.images_per_second is not None:
+            return
+        if self.window.step(last=batch_idx + 1 >= self.steps_in_epoch):
+            trainer.should_stop = True
 
 
 def sync(device: torch.device) -> None:
@@ -96,13 +125,13 @@ def sync(device: torch.device) -> None:
 
 
 def labelspace_loop(config: TrainConfig, run: Path, args: argparse.Namespace) -> float:
-    """``labelspace train`` of one epoch of ``warmup + steps`` steps; the timed images/s."""
-    device = torch.device(args.device)
-    timer = StepTimer(args.warmup, args.warmup + args.steps - 1, config.batch_size, device)
+    """``labelspace train`` of (part of) one epoch; the timed images/s."""
+    window = Window(args, config.batch_size, torch.device(args.device))
+    timer = StepTimer(args.warmup, window, config.train_limit // config.batch_size)
     train(config, run, overwrite=True, progress=args.progress_bar, callbacks=[timer])
-    if timer.images_per_second is None:
-        raise SystemExit("the training epoch had fewer steps than --warmup + --steps")
-    return timer.images_per_second
+    if window.images_per_second is None:
+        raise SystemExit("the training epoch had no step after --warmup: raise --images")
+    return window.images_per_second
 
 
 def bare_loop(config: TrainConfig, args: argparse.Namespace) -> float:
@@ -111,7 +140,7 @@ def bare_loop(config: TrainConfig, args: argparse.Namespace) -> float:
     device = torch.device(args.device)
     prepared = prepare(config)  # the same images, classes and label space as the run
     data = prepared.data
-    steps_total = args.warmup + args.steps
+    steps_total = len(prepared.train_set) // config.batch_size  # as in the run's one epoch
     module = build_module(config, prepared.space, input_spec(data), steps_total)
     net, criterion = module.net.to(device), module.criterion.to(device)
     params = [p for p in module.parameters() if p.requires_grad]
@@ -127,11 +156,10 @@ def bare_loop(config: TrainConfig, args: argparse.Namespace) -> float:
     net.train()
     criterion.train()
     gen = torch.Generator().manual_seed(config.seed)
-    start = 0.0
+    window = Window(args, config.batch_size, device)
     for step in range(steps_total):
         if step == args.warmup:
-            sync(device)
-            start = time.perf_counter()
+            window.begin()
         index = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
         batch = augment_batch(images[index], crop_padding=padding, flip=True)
         optimizer.zero_grad(set_to_none=True)
@@ -140,8 +168,11 @@ def bare_loop(config: TrainConfig, args: argparse.Namespace) -> float:
         loss.backward()
         optimizer.step()
         schedule.step()
-    sync(device)
-    return args.steps * config.batch_size / (time.perf_counter() - start)
+        if step >= args.warmup and window.step(last=step + 1 == steps_total):
+            break
+    if window.images_per_second is None:
+        raise SystemExit("the bare loop had no step after --warmup: raise --images")
+    return window.images_per_second
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -151,7 +182,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backbones", default="small-cnn,resnet18")
     parser.add_argument("--sizes", default="32,64", help="image sizes in pixels")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps, at least")
+    parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds, at least")
+    parser.add_argument(
+        "--images", type=int, default=4096, help="training images of the epoch (at most)"
+    )
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -163,7 +198,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--workdir", type=Path, help="where the images and runs go (temporary)")
     args = parser.parse_args(argv)
-    for name in ("batch_size", "steps", "rounds"):
+    for name in ("batch_size", "steps", "rounds", "images"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 1:
@@ -175,9 +210,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(backbone: str, size: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Both loops for one backbone and image size, ``--rounds`` times."""
-    # one epoch of at least warmup + steps full batches (the split rounds per class)
-    per_epoch = args.batch_size * (args.warmup + args.steps + 1) - 1
-    folder = write_folder(root / f"images-{size}", size, per_epoch * 10 // 9 + 40, 40, args.seed)
+    per_epoch = max(args.images, args.batch_size * (args.warmup + args.steps))
+    folder = root / f"images-{size}"
+    if not folder.exists():  # one folder per size, for every backbone
+        write_folder(folder, size, per_epoch * 10 // 9 + 40, 40, args.seed)
     config = TrainConfig(
         data=str(folder),
         method="softmax",
@@ -234,8 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     say(
         f"batch {args.batch_size}, precision {args.precision}, "
-        f"{'compiled, ' if args.compile else ''}{args.rounds} rounds x {args.steps} timed steps "
-        f"(after {args.warmup})"
+        f"{'compiled, ' if args.compile else ''}{args.rounds} rounds of at least {args.steps} "
+        f"timed steps and {args.seconds:g} s (after {args.warmup})"
     )
     results = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:

@@ -24,7 +24,8 @@ def run_script(data: Path, out: Path) -> subprocess.CompletedProcess:
         "EPOCHS": "1",
         "BACKBONE": "small-cnn",
         "BATCH": "8",
-        "THROUGHPUT": "--backbones small-cnn --sizes 16 --steps 1 --rounds 1 --warmup 1",
+        "THROUGHPUT": "--backbones small-cnn --sizes 16 --steps 1 --seconds 0 --rounds 1 "
+        "--warmup 1 --images 64",
         "LABELSPACE_CACHE": str(out.parent / "cache"),
     }
     return subprocess.run(
