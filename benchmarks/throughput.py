@@ -143,6 +143,8 @@ def bare_loop(config: TrainConfig, args: argparse.Namespace) -> float:
     steps_total = len(prepared.train_set) // config.batch_size  # as in the run's one epoch
     module = build_module(config, prepared.space, input_spec(data), steps_total)
     net, criterion = module.net.to(device), module.criterion.to(device)
+    if config.compile:
+        net.compile()
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, module.optim)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
