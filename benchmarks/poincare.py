@@ -23,7 +23,7 @@ import torch
 
 from labelspace.embeddings.evaluate import reconstruction
 from labelspace.embeddings.poincare import _single_threaded, train_poincare
-from labelspace.embeddings.poincare_config import PoincareConfig
+from labelspace.embeddings.poincare_config import PoincareConfig, linear_decay
 from labelspace.hierarchy.sources import load_source
 
 # progress lines show up in a log file at once
@@ -43,6 +43,9 @@ def run_labelspace(graph, args) -> dict:
         direction_lr=args.direction_lr,
         seed=args.seed,
     )
+    factors = None
+    if args.decay_from is not None:
+        factors = linear_decay(args.epochs, args.decay_from, args.decay_to)
     eval_seconds = [0.0]
 
     def progress(epoch: int, loss: float, table: torch.Tensor) -> None:
@@ -70,12 +73,14 @@ def run_labelspace(graph, args) -> dict:
         hierarchy=graph.hierarchy,
         device=args.device,
         on_epoch=progress,
+        lr_factors=factors,
     )
     seconds = time.perf_counter() - start - eval_seconds[0]
     start = time.perf_counter()
     quality = reconstruction(result.vectors, graph.pairs, sample_nodes=args.sample_nodes)
     print(f"  labelspace evaluation took {time.perf_counter() - start:.1f} s", flush=True)
-    return {"seconds": seconds, **quality.as_dict(), "config": config.__dict__}
+    config_record = {**config.__dict__, "lr_factors": factors}
+    return {"seconds": seconds, **quality.as_dict(), "config": config_record}
 
 
 def run_gensim(graph, args) -> dict:
@@ -127,6 +132,14 @@ def main() -> None:
         default=None,
         help="direction steps of far points; default: 0.01 (hierarchy start), 0 (uniform)",
     )
+    parser.add_argument(
+        "--decay-from",
+        type=int,
+        default=None,
+        help="from this epoch (counted from 0) both learning rates fall linearly to --decay-to "
+        "times their value in the last epoch; default: constant",
+    )
+    parser.add_argument("--decay-to", type=float, default=0.1)
     parser.add_argument("--negatives", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")

@@ -33,8 +33,9 @@ Euclidean distance, plain SGD, no ball).
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -104,14 +105,18 @@ class TrainResult:
     seconds: float
     final_loss: float
     history: list[dict[str, float]]
+    lr_factors: list[float] | None = None
 
     def record(self) -> dict:
-        return {
+        record = {
             "method": "nickel-kiela-2017",
             "config": asdict(self.config),
             "seconds": round(self.seconds, 3),
             "final_loss": self.final_loss,
         }
+        if self.lr_factors is not None:
+            record["lr_factors"] = self.lr_factors
+        return record
 
 
 def train_poincare(
@@ -122,13 +127,16 @@ def train_poincare(
     hierarchy: Hierarchy | None = None,
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int, float, torch.Tensor], None] | None = None,
+    lr_factors: Sequence[float] | None = None,
 ) -> TrainResult:
     """Embed the closure ``pairs`` ((child, ancestor) indices into ``range(num_nodes)``).
 
     ``hierarchy`` is the hierarchy whose nodes the indices count, needed by the hierarchy
     start (``config.init="hierarchy"``). ``on_epoch(epoch, mean_loss, table)`` is called
     after every epoch (progress, early evaluation); ``table`` is the live embedding and must
-    not be modified.
+    not be modified. ``lr_factors`` (one per epoch, such as
+    :func:`~labelspace.embeddings.poincare_config.linear_decay`) scale both learning rates
+    epoch by epoch; they are kept in the result's record, beside the config.
     """
     import torch
 
@@ -136,6 +144,9 @@ def train_poincare(
 
     config = config or PoincareConfig()
     config.validate()
+    factors = [1.0] * config.epochs if lr_factors is None else [float(f) for f in lr_factors]
+    if len(factors) != config.epochs or not all(0.0 < f < math.inf for f in factors):
+        raise ValueError(f"lr_factors must be {config.epochs} positive numbers, one per epoch")
     pairs_np = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs_np) == 0:
         raise ValueError("cannot embed a hierarchy without pairs")
@@ -175,7 +186,8 @@ def train_poincare(
     with _threads(1 if _single_threaded(config, num_nodes, device) else threads):
         for epoch in range(config.epochs):
             burnin = epoch < config.burnin_epochs
-            lr = config.lr * (config.burnin_lr_factor if burnin else 1.0)
+            lr = config.lr * (config.burnin_lr_factor if burnin else 1.0) * factors[epoch]
+            direction_lr = config.direction_lr * factors[epoch]
             # summed on the device in float64, as Python floats would be, without waiting for
             # each batch's loss (a GPU would otherwise stop after every batch)
             loss_total = torch.zeros((), dtype=torch.float64, device=device)
@@ -185,7 +197,7 @@ def train_poincare(
                 loss, grads, xy, sq_norm = batch_grads(table, rows, b, invalid)
                 loss_total += loss
                 if polar:
-                    polar_step(table, rows, xy, sq_norm, grads, buffer, lr, config.direction_lr)
+                    polar_step(table, rows, xy, sq_norm, grads, buffer, lr, direction_lr)
                     continue
                 if poincare:  # Riemannian gradient: Euclidean one times ((1 - |x|²) / 2)²
                     grads.mul_(((1.0 - sq_norm) / 2.0).pow(2).unsqueeze(1))
@@ -201,4 +213,11 @@ def train_poincare(
                     on_epoch(epoch, loss_epoch, table)
     seconds = time.perf_counter() - start
     log.info("trained %s embedding in %.1fs, final loss %.4f", config.manifold, seconds, loss_epoch)
-    return TrainResult(table.detach().cpu().float(), config, seconds, loss_epoch, history)
+    return TrainResult(
+        table.detach().cpu().float(),
+        config,
+        seconds,
+        loss_epoch,
+        history,
+        None if lr_factors is None else factors,
+    )

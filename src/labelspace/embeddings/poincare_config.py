@@ -81,3 +81,18 @@ class PoincareConfig:
             raise InputError(  # NumPy refuses negative seeds, torch those of 64 bits and more
                 f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}"
             )
+
+
+def linear_decay(epochs: int, start: int, final: float) -> list[float]:
+    """Factors of the learning rates per epoch: 1 before epoch ``start`` (counted from 0), then
+    falling linearly to ``final`` in the last epoch.
+
+    Steps at a constant rate leave every point jittering about where its pairs pull it; the
+    small steps at the end let the points settle, which ranks the ancestors of the all-nouns
+    embedding markedly better (docs/benchmarks.md).
+    """
+    require_at_least(1, epochs=epochs)
+    require_within(0, epochs, include_high=False, decay_from=start)
+    require_within(0, 1, include_low=False, decay_to=final)
+    span = epochs - start
+    return [1.0] * start + [1.0 - (1.0 - final) * (i + 1) / span for i in range(span)]
