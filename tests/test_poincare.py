@@ -10,7 +10,7 @@ from labelspace.embeddings import poincare_negatives
 from labelspace.embeddings.evaluate import reconstruction
 from labelspace.embeddings.geometry import distance, riemannian_scale
 from labelspace.embeddings.poincare import train_poincare
-from labelspace.embeddings.poincare_config import PoincareConfig
+from labelspace.embeddings.poincare_config import PoincareConfig, linear_decay
 from labelspace.embeddings.poincare_layout import hierarchy_layout, link_partners
 from labelspace.embeddings.poincare_steps import euclidean_step, poincare_step, polar_step
 from labelspace.hierarchy.graph import Hierarchy, HierarchyError
@@ -85,6 +85,30 @@ def test_same_seed_same_embedding():
     c = train_poincare(pairs, 5, PoincareConfig(dim=3, epochs=5, batch_size=2, seed=8)).vectors
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+def test_learning_rates_decay_linearly_over_the_last_epochs():
+    assert linear_decay(6, 2, 0.2) == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2])
+    assert linear_decay(3, 0, 0.5) == pytest.approx([5 / 6, 2 / 3, 0.5])
+    for bad in [dict(start=6, final=0.1), dict(start=-1, final=0.1), dict(start=2, final=0.0)]:
+        with pytest.raises(ValueError, match="decay"):
+            linear_decay(6, **bad)
+    pairs = np.array([(1, 0), (2, 0), (3, 1), (3, 0), (4, 1), (4, 0)])
+    cfg = PoincareConfig(dim=3, epochs=5, batch_size=2, burnin_epochs=0, seed=7)
+    plain = train_poincare(pairs, 5, cfg)
+    ones = train_poincare(pairs, 5, cfg, lr_factors=[1.0] * 5)
+    assert torch.equal(plain.vectors, ones.vectors)  # factors of 1 change nothing
+    assert "lr_factors" not in plain.record() and ones.record()["lr_factors"] == [1.0] * 5
+    decayed = train_poincare(pairs, 5, cfg, lr_factors=linear_decay(5, 2, 0.1))
+    assert not torch.equal(plain.vectors, decayed.vectors)
+    assert torch.equal(  # a factor scales the learning rate of its epoch
+        train_poincare(pairs, 5, cfg, lr_factors=[2.0] * 5).vectors,
+        train_poincare(pairs, 5, PoincareConfig(**{**cfg.__dict__, "lr": 0.6})).vectors,
+    )
+    with pytest.raises(ValueError, match="lr_factors"):
+        train_poincare(pairs, 5, cfg, lr_factors=[1.0] * 4)
+    with pytest.raises(ValueError, match="lr_factors"):
+        train_poincare(pairs, 5, cfg, lr_factors=[1.0, 1.0, 0.0, 1.0, 1.0])
 
 
 def test_bad_config_is_refused():
@@ -361,6 +385,16 @@ def test_direction_steps_default_on_from_the_layout_only(mammals):
         result = train_poincare(mammals.pairs, len(mammals.labels), cfg, hierarchy=h)
         losses[lr] = result.final_loss
     assert losses[0.01] < losses[0.0] * 0.9, losses
+
+
+def test_lr_factors_scale_the_direction_steps_too(mammals):
+    h, n = mammals.hierarchy, len(mammals.labels)
+    cfg = PoincareConfig(dim=5, epochs=2, init="hierarchy", lr=0.15, direction_lr=0.005)
+    doubled = PoincareConfig(dim=5, epochs=2, init="hierarchy", lr=0.3, direction_lr=0.01)
+    scaled = train_poincare(mammals.pairs, n, cfg, hierarchy=h, lr_factors=[2.0, 2.0])
+    assert torch.equal(
+        scaled.vectors, train_poincare(mammals.pairs, n, doubled, hierarchy=h).vectors
+    )
 
 
 def _batch_by_batch(pairs: np.ndarray, n: int, cfg: PoincareConfig, hierarchy=None) -> torch.Tensor:
