@@ -12,15 +12,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import RichProgressBar
 
 __all__ = ["METRICS_EVERY", "ProgressBar"]
 
 METRICS_EVERY = 1.0  # seconds between two reads of the metrics the bar shows
 
 
-class ProgressBar(TQDMProgressBar):
-    """Lightning's TQDM bar, reading the metrics it shows at most every ``every`` seconds."""
+class ProgressBar(RichProgressBar):
+    """Lightning's Rich bar, reading the metrics it shows at most every ``every`` seconds."""
 
     def __init__(self, every: float = METRICS_EVERY) -> None:
         super().__init__()
