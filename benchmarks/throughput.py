@@ -43,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labelspace.data.batch_transforms import augment_batch
+from labelspace.data.module import to_device
 from labelspace.data.transforms import Normalize
 from labelspace.training.build import build_module, prepare
 from labelspace.training.config import TrainConfig
@@ -162,7 +163,7 @@ def bare_loop(config: TrainConfig, args: argparse.Namespace) -> float:
     for step in range(steps_total):
         if step == args.warmup:
             window.begin()
-        index = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
+        index = to_device(torch.randint(len(images), (config.batch_size,), generator=gen), device)
         batch = augment_batch(images[index], crop_padding=padding, flip=True)
         optimizer.zero_grad(set_to_none=True)
         with autocast:

@@ -45,6 +45,7 @@ __all__ = [
     "default_workers",
     "eval_loader",
     "steps_per_epoch",
+    "to_device",
     "train_loader",
 ]
 
@@ -126,7 +127,7 @@ class PixelBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return moved
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.int64).to(self.device)
+        index = to_device(torch.as_tensor(indices, dtype=torch.int64), self.device)
         if self.images is not None:
             return self.images[index], self.targets[index]
         images = torch.stack([self.dataset.read(int(i)) for i in indices])
@@ -135,6 +136,15 @@ class PixelBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         images, targets = self.__getitems__([index])
         return images[0], targets[0]
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` (on the host) on ``device``. To a GPU through pinned memory, without waiting:
+    a copy from pageable memory would first wait for all the work queued on the GPU, so the
+    host could not prepare the next step while the GPU runs this one."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _batched(batch: Any) -> Any:
