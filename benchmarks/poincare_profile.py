@@ -4,7 +4,7 @@ Trains the embedding of all 82,115 WordNet nouns (the reference closure, 743,086
 few epochs with the options of docs/benchmarks.md's all-nouns run, prints each epoch's wall
 time and the functions that took the most time of their own.
 
-    python benchmarks/poincare_profile.py [--epochs 3] [--device cpu]
+    python benchmarks/poincare_profile.py [--epochs 3] [--batch-size 256] [--negatives 50]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--negatives", type=int, default=50)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--top", type=int, default=15, help="functions shown")
     args = parser.parse_args()
@@ -30,7 +31,12 @@ def main() -> None:
     graph = load_source("nouns")
     print(f"closure: {len(graph.pairs):,} pairs in {time.perf_counter() - start:.1f} s")
     config = PoincareConfig(
-        dim=10, epochs=args.epochs, batch_size=args.batch_size, init="hierarchy", seed=0
+        dim=10,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        negatives=args.negatives,
+        init="hierarchy",
+        seed=0,
     )
     ends = [time.perf_counter()]
 
