@@ -1,8 +1,9 @@
 """Where an epoch of the all-nouns Poincaré embedding spends its time (cProfile).
 
 Trains the embedding of all 82,115 WordNet nouns (the reference closure, 743,086 pairs) for a
-few epochs with the options of docs/benchmarks.md's all-nouns run, prints each epoch's wall
-time and the functions that took the most time of their own.
+few epochs from the hierarchy start, with the batch size and negatives given (by default those
+of docs/benchmarks.md's 30-minute run; the 5-minute run uses --batch-size 1024 --negatives
+100), prints each epoch's wall time and the functions that took the most time of their own.
 
     python benchmarks/poincare_profile.py [--epochs 3] [--batch-size 256] [--negatives 50]
 """

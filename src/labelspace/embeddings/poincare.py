@@ -11,9 +11,11 @@ hierarchies ``init="hierarchy"`` starts from that layout instead
 (:func:`~labelspace.embeddings.poincare_layout.hierarchy_layout`), so SGD only has to refine
 it. Riemannian SGD barely turns points far from the origin, so from the layout the directions
 also take plain steps on the sphere (:func:`~labelspace.embeddings.poincare_steps.polar_step`,
-``direction_lr``). The uniform start stays the default: on small hierarchies it converges in
-seconds, and the image pipeline's label spaces were measured with it. What each start reaches,
-and how fast, is in docs/benchmarks.md.
+``direction_lr``). Both learning rates may fall over the last epochs (``lr_factors``, such as
+:func:`~labelspace.embeddings.poincare_config.linear_decay`), which lets the points settle
+instead of jittering at a constant rate. The uniform start stays the default: on small
+hierarchies it converges in seconds, and the image pipeline's label spaces were measured with
+it. What each start reaches, and how fast, is in docs/benchmarks.md.
 
 Why the optimiser is written out rather than an autograd loss stepped by geoopt's
 RiemannianSGD (which the image models use for their trainable label points): a batch touches

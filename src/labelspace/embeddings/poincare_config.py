@@ -42,7 +42,7 @@ class PoincareConfig:
     init_spread: float = 2.0  # hierarchy start: direction noise at the root ...
     init_decay: float = 0.65  # ... multiplied by this per level of depth
     init_link_gap: float | None = 2.0  # hierarchy start: see hierarchy_layout; None: no pull
-    direction_lr: float | None = None  # see _polar_step; None: 0.01 from the layout on the ball
+    direction_lr: float | None = None  # see polar_step; None: 0.01 from the layout on the ball
     manifold: str = "poincare"
     dtype: str = "float32"
     seed: int = 0
