@@ -242,7 +242,7 @@ class ImageDataModule(L.LightningDataModule):
         self.train_transform, self.eval_transform = batch_transforms(
             data.mean, data.std, data.augment, data.image_size
         )
-        self._pixels: dict[str, PixelBatches] = {}  # per split, on the device they are read on
+        self._pixels: dict[tuple[str, str], PixelBatches] = {}  # per split and device
 
     # loaders ------------------------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -255,8 +255,8 @@ class ImageDataModule(L.LightningDataModule):
         they are in memory, read in the main process and fit in :data:`DEVICE_SHARE` of its
         free memory; moved once, then reused by every epoch."""
         device = self._device()
-        held = self._pixels.get(split)
-        if held is not None and (held.device == device or device.type == "cpu"):
+        held = self._pixels.get((split, str(device)))
+        if held is not None:
             return held
         pixels = PixelBatches(getattr(self, f"{split}_set"))
         if device.type != "cpu" and pixels.images is not None and self.workers == 0:
@@ -279,7 +279,7 @@ class ImageDataModule(L.LightningDataModule):
                     free / 2**30,
                     device,
                 )
-        self._pixels[split] = pixels
+        self._pixels[(split, str(device))] = pixels
         return pixels
 
     def _pin(self, pixels: PixelBatches) -> bool:
