@@ -28,7 +28,7 @@ from labelspace.training.build import prepare
 from labelspace.training.config import RunError, TrainConfig
 from labelspace.training.evaluate import evaluate_run
 from labelspace.training.fit import train
-from labelspace.training.runs import METRICS_FILE, read_checkpoint
+from labelspace.training.runs import METRICS_FILE, read_checkpoint, read_predictions
 
 CIFAR = cifar10_copy()
 TINY = TrainConfig(epochs=1, batch_size=64, train_limit=1024, test_limit=200, embedding_dim=5)
@@ -218,9 +218,10 @@ def _in_epoch(run: Path, epoch: int) -> bool:
         return False
 
 
-def _train_cli(run: Path, *extra: str) -> subprocess.Popen:
+def _train_cli(run: Path, *extra: str, test_limit: int = 200) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["train", str(run), "--train-limit", "4096", "--test-limit", "200", "--epochs", "3"]
+    args = ["train", str(run), "--train-limit", "4096", "--test-limit", str(test_limit)]
+    args += ["--epochs", "3"]
     args += ["--batch-size", "64", "--accelerator", "cpu"]
     return subprocess.Popen(
         [*LABELSPACE, *args, *extra],
@@ -264,10 +265,19 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes(tmp_path):
     run = tmp_path / "ddp"
-    proc = _train_cli(run, "--devices", "2", "--strategy", "ddp")
+    # an odd test set: the two processes score unequal shares of it
+    proc = _train_cli(run, "--devices", "2", "--strategy", "ddp", test_limit=199)
     assert proc.wait() == 0, proc.stderr.read()
     result = json.loads((run / METRICS_FILE).read_text())
-    assert result["test_images"] == 200 and result["test"]["top1"] > 0.3
+    assert result["test_images"] == 199 and result["test"]["top1"] > 0.3
+    # both processes scored the test set; the scores, put back in order, are the ones a
+    # single device gives
+    both = read_predictions(run)
+    again = evaluate_run(run)
+    one = read_predictions(run)
+    assert torch.equal(both.targets, one.targets)
+    torch.testing.assert_close(both.scores, one.scores, rtol=1e-4, atol=1e-4)
+    assert again["test"]["top1"] == pytest.approx(result["test"]["top1"])
 
 
 @pytest.mark.slow

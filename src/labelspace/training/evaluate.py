@@ -24,10 +24,16 @@ UNSEEN_FIGURES = ("zsl_", "gzsl_unseen_", "gzsl_h_")
 
 
 def predict_set(
-    run: Prepared | Run, dataset: Any, *, keep_features: bool = False, on_progress=None
+    run: Prepared | Run,
+    dataset: Any,
+    *,
+    keep_features: bool = False,
+    on_progress=None,
+    trainer: Any = None,
 ) -> Predictions:
-    """Class scores of a run's model on one of its sets, with its accelerator and precision
-    (evaluation uses one device); ``on_progress(done, total)`` hears how many are scored."""
+    """Class scores of a run's model on one of its sets, with its accelerator and precision:
+    on one device, or on every device of ``trainer`` (the one that trained it, under DDP);
+    ``on_progress(done, total)`` hears how many are scored."""
     config = run.config
     return predict(
         run.module,
@@ -37,6 +43,7 @@ def predict_set(
         workers=run.datamodule.workers,
         keep_features=keep_features,
         on_progress=on_progress,
+        trainer=trainer,
     )
 
 
@@ -48,12 +55,15 @@ def finish(
     train_images_per_second: float | None = None,
     resumed: bool = False,
     on_progress=None,
+    preds: Predictions | None = None,
 ) -> dict[str, Any]:
     """Evaluate the run's final weights on the test set and write predictions and metrics;
-    ``on_progress(done, total)`` hears how many test images are scored."""
+    ``on_progress(done, total)`` hears how many test images are scored. ``preds``: the test
+    set's scores when they were already computed (on every device of a DDP run)."""
     from labelspace.metrics.hierarchical import summarize
 
-    preds = predict_set(prepared, prepared.test_set, on_progress=on_progress)
+    if preds is None:
+        preds = predict_set(prepared, prepared.test_set, on_progress=on_progress)
     if not bool(torch.isfinite(preds.scores).all()):
         raise DivergedError(
             f"{run}: its weights give non-finite class scores, so its training diverged; "

@@ -27,7 +27,7 @@ from labelspace.locks import folder_lock
 from labelspace.signals import Stopped, deferred, pending, stop_on_signals
 from labelspace.training.build import Prepared, prepare
 from labelspace.training.config import DivergedError, RunError, TrainConfig
-from labelspace.training.evaluate import finish
+from labelspace.training.evaluate import finish, predict_set
 from labelspace.training.load import load_run
 from labelspace.training.module import AtomicCheckpointIO
 from labelspace.training.progress_bar import ProgressBar
@@ -189,9 +189,20 @@ def _train(
     if pending() is not None:  # a signal during the last validation: training had finished
         state.stage = "evaluating"
         raise Stopped(pending())
+    state.stage = "evaluating"
+    preds = None
+    if trainer.world_size > 1:  # every process scores its share of the test set
+        try:
+            preds = predict_set(
+                prepared,
+                prepared.test_set,
+                trainer=trainer,
+                on_progress=on_scoring if trainer.is_global_zero else None,
+            )
+        except Exception as exc:
+            raise _evaluation_failed(run, exc) from exc
     if not trainer.is_global_zero:
         return {}
-    state.stage = "evaluating"
     epochs_run = config.epochs - first_epoch
     training = {
         "train_seconds": round(train_seconds, 2),
@@ -202,18 +213,23 @@ def _train(
     }
     atomic_write_json(run / TRAINING_FILE, training)
     try:
-        return finish(run, prepared, **training, on_progress=on_scoring)
+        return finish(run, prepared, **training, on_progress=on_scoring, preds=preds)
     except WriteError:
         raise
     except Exception as exc:  # the trained model is kept whatever stops its evaluation
-        cause = worker_died(exc) or (
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else '-'}"
-        )
-        raise RunError(
-            f"{run}: training finished and {LAST_CHECKPOINT} is kept, but evaluating it failed "
-            f"({cause}); fix the cause and run `labelspace evaluate {run}` to finish the run "
-            "without training again"
-        ) from exc
+        raise _evaluation_failed(run, exc) from exc
+
+
+def _evaluation_failed(run: Path, exc: Exception) -> RunError:
+    """The error of a run whose model trained but whose evaluation failed (the model is kept)."""
+    cause = worker_died(exc) or (
+        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else '-'}"
+    )
+    return RunError(
+        f"{run}: training finished and {LAST_CHECKPOINT} is kept, but evaluating it failed "
+        f"({cause}); fix the cause and run `labelspace evaluate {run}` to finish the run "
+        "without training again"
+    )
 
 
 def _stopped(run: Path, state: _State, resume: bool) -> tuple[str, str]:

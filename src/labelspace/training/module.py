@@ -271,12 +271,12 @@ class Predictions:
 class _ScoredImages(L.Callback):
     """Tells ``on_progress(done, total)`` how many images :func:`predict` has scored."""
 
-    def __init__(self, on_progress, total: int) -> None:
-        self.on_progress, self.total, self.done = on_progress, total, 0
+    def __init__(self, on_progress, total: int, devices: int = 1) -> None:
+        self.on_progress, self.total, self.done, self.devices = on_progress, total, 0, devices
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, *_: object) -> None:
-        self.done += len(batch[1])
-        self.on_progress(self.done, self.total)
+        self.done += len(batch[1]) * self.devices  # each device scores its share alike
+        self.on_progress(min(self.done, self.total), self.total)
 
 
 def predict(
@@ -289,23 +289,30 @@ def predict(
     batch_size: int = EVAL_BATCH_SIZE,
     keep_features: bool = False,
     on_progress=None,
+    trainer: L.Trainer | None = None,
 ) -> Predictions:
     """Scores of every image of ``dataset`` (evaluation mode, no augmentation).
 
     Runs through Lightning's ``Trainer.predict`` on one device, so ``accelerator`` and
     ``precision`` (a run's ``--accelerator`` and ``--precision``) apply to evaluation as they
-    do to training. ``on_progress(done, total)`` hears of every batch scored (a large test
-    set takes minutes)."""
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[] if on_progress is None else [_ScoredImages(on_progress, len(dataset))],
-    )
+    do to training; or with ``trainer``, the trainer that trained the model, on all its
+    devices: under DDP every process scores its share and every process gets all the scores,
+    in the dataset's order. ``on_progress(done, total)`` hears of every batch scored (a large
+    test set takes minutes)."""
+    if trainer is None:
+        trainer = L.Trainer(
+            accelerator=accelerator,
+            devices=1,
+            precision=precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[] if on_progress is None else [_ScoredImages(on_progress, len(dataset))],
+        )
+    elif on_progress is not None:
+        trainer.callbacks.append(_ScoredImages(on_progress, len(dataset), trainer.world_size))
+    total = len(dataset)
     module.keep_features = keep_features
     transform = getattr(dataset, "transform", None)
     if isinstance(dataset, (InMemoryImages, LazyImages)) and isinstance(transform, Normalize):
@@ -323,10 +330,40 @@ def predict(
     seconds = time.perf_counter() - start
     module.keep_features = False
     all_scores = torch.cat([b["scores"] for b in batches])
+    targets = torch.cat([b["targets"] for b in batches]).cpu()
+    features = torch.cat([b["features"] for b in batches]) if keep_features else None
+    if trainer.world_size > 1:
+        all_scores, targets, features = _in_dataset_order(
+            trainer, total, all_scores, targets, features
+        )
     return Predictions(
         scores=all_scores,
-        targets=torch.cat([b["targets"] for b in batches]),
+        targets=targets,
         probs=module.probabilities(all_scores),
-        features=torch.cat([b["features"] for b in batches]) if keep_features else None,
+        features=features,
         images_per_second=len(all_scores) / max(seconds, 1e-9),
     )
+
+
+def _in_dataset_order(
+    trainer: L.Trainer, total: int, *shares: torch.Tensor | None
+) -> list[torch.Tensor | None]:
+    """Every process's share of a prediction pass, gathered and put in the dataset's order.
+
+    Lightning predicts through an unrepeated distributed sampler: process ``r`` scores
+    images ``r, r + W, r + 2W, ...`` of ``W`` processes, so its ``j``-th row is image
+    ``j * W + r``. Shares are padded to one length for the gather; the padding lands past the
+    last image and is cut off."""
+    world = trainer.world_size
+    rows = -(-total // world)
+    device = trainer.strategy.root_device
+    out: list[torch.Tensor | None] = []
+    for share in shares:
+        if share is None:
+            out.append(None)
+            continue
+        padded = share.new_zeros((rows, *share.shape[1:]))
+        padded[: len(share)] = share
+        gathered = trainer.strategy.all_gather(padded.to(device))  # (W, rows, ...)
+        out.append(gathered.transpose(0, 1).reshape(-1, *share.shape[1:])[:total].cpu())
+    return out
