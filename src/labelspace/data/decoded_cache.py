@@ -32,6 +32,7 @@ import torch
 from labelspace.data.folders import LoadedFolder, ProgressCallback, load_image_folder
 from labelspace.data.images import InMemoryImages
 from labelspace.data.layouts import Listing
+from labelspace.data.transforms import Stats, channel_stats
 from labelspace.files import publish_folder
 from labelspace.paths import writable_cache_dir
 
@@ -44,7 +45,7 @@ MIN_IMAGES = 5_000
 """Datasets with fewer images are decoded each time (it takes moments) and not kept."""
 SPARE_BYTES = 2 << 30
 """Free disk space left after a decoded dataset is written; with less, it is not kept."""
-VERSION = 1  # of the decoding policy (images_io): a change there must change this
+VERSION = 2  # of the decoding policy (images_io) and of these files: a change must change it
 _FILES = ("train_images", "train_targets", "test_images", "test_targets")
 
 
@@ -68,31 +69,35 @@ def load_decoded(
     image_size: int | None,
     skip_corrupt: bool,
     on_progress: ProgressCallback | None = None,
-) -> LoadedFolder:
-    """Both splits of ``listing`` in memory (:func:`~labelspace.data.folders.load_image_folder`),
-    from the cache when they were decoded before, and kept there when they are decoded now."""
+) -> tuple[LoadedFolder, Stats]:
+    """Both splits of ``listing`` in memory (:func:`~labelspace.data.folders.load_image_folder`)
+    and the training images' channel statistics, from the cache when they were decoded
+    before, and kept there when they are decoded now (the statistics too: computing them
+    reads every pixel again)."""
     total = len(listing.train.paths) + len(listing.test.paths)
     root = writable_cache_dir() if total >= MIN_IMAGES else None
     if root is None:
-        return load_image_folder(
+        loaded = load_image_folder(
             listing, image_size=image_size, skip_corrupt=skip_corrupt, on_progress=on_progress
         )
+        return loaded, channel_stats(loaded.train.images)
     start = time.perf_counter()
     folder = root / CACHE_SUBFOLDER / dataset_key(listing, image_size, skip_corrupt)
     cached = _read(folder, listing)
     if cached is not None:
+        decoded, _ = cached
         log.info(
             "read the decoded images from the cache %s in %.1f s (%.2f GiB, decoded before)",
             folder,
             time.perf_counter() - start,
-            (cached.train.images.numel() + cached.test.images.numel()) / 2**30,
+            (decoded.train.images.numel() + decoded.test.images.numel()) / 2**30,
         )
-        if cached.skipped:
+        if decoded.skipped:
             log.warning(
                 "left out %d unreadable image(s) of %d, e.g. %s",
-                len(cached.skipped),
+                len(decoded.skipped),
                 total,
-                cached.skipped[0],
+                decoded.skipped[0],
             )
         if on_progress is not None:
             on_progress(total, total)
@@ -100,11 +105,12 @@ def load_decoded(
     loaded = load_image_folder(
         listing, image_size=image_size, skip_corrupt=skip_corrupt, on_progress=on_progress
     )
-    _write(folder, loaded)
-    return loaded
+    stats = channel_stats(loaded.train.images)
+    _write(folder, loaded, stats)
+    return loaded, stats
 
 
-def _read(folder: Path, listing: Listing) -> LoadedFolder | None:
+def _read(folder: Path, listing: Listing) -> tuple[LoadedFolder, Stats] | None:
     """The decoded dataset kept in ``folder``, memory-mapped; None when there is none (or it
     cannot be read: then it is decoded again)."""
     if not (folder / "meta.json").is_file():
@@ -119,13 +125,15 @@ def _read(folder: Path, listing: Listing) -> LoadedFolder | None:
         test = InMemoryImages(
             torch.from_numpy(arrays["test_images"]), torch.from_numpy(arrays["test_targets"])
         )
+        mean, std = meta["mean"], meta["std"]
+        stats = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
     except (OSError, ValueError, TypeError, KeyError) as exc:
         log.warning("the decoded images in %s cannot be read (%s); decoding again", folder, exc)
         return None
-    return LoadedFolder(listing, train, test, list(meta.get("skipped", [])))
+    return LoadedFolder(listing, train, test, list(meta.get("skipped", []))), stats
 
 
-def _write(folder: Path, loaded: LoadedFolder) -> None:
+def _write(folder: Path, loaded: LoadedFolder, stats: Stats) -> None:
     """Keep ``loaded`` in ``folder`` (written beside it and renamed in); on any failure, log
     and carry on: the cache only saves time."""
     arrays = {
@@ -150,7 +158,12 @@ def _write(folder: Path, loaded: LoadedFolder) -> None:
         try:
             for name, tensor in arrays.items():
                 np.save(tmp / f"{name}.npy", tensor.numpy())
-            meta = {"skipped": loaded.skipped, "source": str(loaded.layout.root)}
+            meta = {
+                "skipped": loaded.skipped,
+                "source": str(loaded.layout.root),
+                "mean": list(stats[0]),
+                "std": list(stats[1]),
+            }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             publish_folder(tmp, folder, overwrite=True)
         finally:

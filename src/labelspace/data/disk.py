@@ -25,7 +25,6 @@ from labelspace.data.named import known_dataset
 from labelspace.data.probe import PEEK_IMAGES, peek, probe_files, probe_lazy, sample
 from labelspace.data.storage import Footprint, choose_storage, default_workers
 from labelspace.data.streaming import FileImages, LazyImages, SkipLog, drop_unreadable
-from labelspace.data.transforms import channel_stats
 from labelspace.errors import InputError
 from labelspace.hierarchy.mapping import map_names
 from labelspace.hierarchy.mapping_files import dataset_mapping, merge_mappings, read_mapping_file
@@ -100,11 +99,11 @@ def load_files(
     peeked = peek(paths[i] for i in sample(len(paths), targets)[:PEEK_IMAGES])
     stream = _plan(storage, n_images, peeked, image_size, name, batches)
     if not stream:
-        loaded = load_decoded(
+        # the statistics of these images: a folder copy may differ from the original
+        loaded, stats = load_decoded(
             listing, image_size=image_size, skip_corrupt=skip_corrupt, on_progress=on_progress
         )
         train, test = loaded.train, loaded.test
-        stats = channel_stats(train.images)  # a folder copy may differ from the original
         return Loaded(
             name, train, test, listing.classes, synsets, stats, str(listing.root),
             skipped=loaded.skipped, notes=list(listing.notes),
