@@ -104,8 +104,8 @@ def test_crops_and_flips_follow_the_distribution_of_the_per_image_transforms():
     assert (ours > 0).all() and (theirs > 0).all()  # every crop and flip occurs
     _, p_value, _, _ = chi2_contingency(np.stack([ours, theirs]))
     assert p_value > 1e-3, (ours, theirs)
-    # and each is close to uniform over the 98 crops and flips
-    assert abs(ours.mean() - n / cells) < 1e-9 and ours.min() > 0.6 * n / cells
+    # and close to uniform over the 98 crops and flips
+    assert ours.min() > 0.6 * n / cells and ours.max() < 1.4 * n / cells
 
 
 def test_a_batch_transform_refuses_float_batches_and_unknown_augmentations():

@@ -15,8 +15,10 @@ import io
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -274,6 +276,20 @@ def assert_one_line(err: BaseException) -> None:
     assert "\n" not in str(err) and str(err)
 
 
+def loaded_or_refused(load: Callable[[], Any], error: type[Exception] | None) -> Any:
+    """``load()``'s dataset, or None when it was refused: in one line, with the ``error``
+    expected (a case expected to load must load)."""
+    try:
+        data = load()
+    except LabelspaceError as err:
+        assert_one_line(err)
+        assert error is not None and isinstance(err, error), (error, err)
+        event(f"refused: {type(err).__name__}")
+        return None
+    assert error is None, f"expected {error.__name__}"
+    return data
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=folder_cases())
 def test_folder_datasets_load_exactly_their_images_or_fail_in_one_line(case: FolderCase):
@@ -283,15 +299,13 @@ def test_folder_datasets_load_exactly_their_images_or_fail_in_one_line(case: Fol
         for path, pic in case.pictures[:4]:  # read upright, as a viewer shows it
             assert read_image(path, channels=3).shape[1:] == pic.viewed()
         error, train, test = expected_folder(case)
-        try:
-            data = load_dataset(str(root / "data"), image_size=SIZE, storage=case.storage,
-                                skip_corrupt=case.skip_corrupt, workers=0)  # fmt: skip
-        except LabelspaceError as err:
-            assert_one_line(err)
-            assert error is not None and isinstance(err, error), (error, err)
-            event(f"refused: {type(err).__name__}")
+        data = loaded_or_refused(
+            lambda: load_dataset(str(root / "data"), image_size=SIZE, storage=case.storage,
+                                 skip_corrupt=case.skip_corrupt, workers=0),
+            error,
+        )  # fmt: skip
+        if data is None:
             return
-        assert error is None, f"expected {error.__name__}"
         event(f"loaded, {case.storage}")
         assert data.classes == sorted(case.classes)
         found_train, found_test = counts(data.train, data.classes), counts(data.test, data.classes)
@@ -398,14 +412,11 @@ def test_csv_manifests_load_exactly_their_rows_or_fail_in_one_line(case: CsvCase
     with tempfile.TemporaryDirectory() as tmp:
         manifest = write_csv(Path(tmp), case)
         error, train, test = expected_csv(case)
-        try:
-            data = load_dataset(str(manifest), image_size=SIZE, storage="memory")
-        except LabelspaceError as err:
-            assert_one_line(err)
-            assert error is not None and isinstance(err, error), (error, err)
-            event(f"refused: {type(err).__name__}")
+        data = loaded_or_refused(
+            lambda: load_dataset(str(manifest), image_size=SIZE, storage="memory"), error
+        )
+        if data is None:
             return
-        assert error is None, f"expected {error.__name__}"
         event("loaded")
         assert (counts(data.train, data.classes), counts(data.test, data.classes)) == (
             train,
