@@ -161,8 +161,8 @@ def _loader_rate(
 def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
+    from labelspace.data.batch_transforms import batch_transforms
     from labelspace.data.datasets import load_dataset, pack_dataset
-    from labelspace.data.module import ImageDataModule
 
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
@@ -177,9 +177,9 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
             f"{name}: decoded into memory in {build:.1f} s (peak {mem['peak'] / 2**30:.2f} GiB)"
         )
         held = in_memory.train.images.numel() + in_memory.test.images.numel()
-        batch_transform = ImageDataModule(
-            in_memory, batch_size=args.batch_size, seed=0, val_fraction=0.1
-        ).train_transform
+        batch_transform, _ = batch_transforms(
+            in_memory.mean, in_memory.std, in_memory.augment, in_memory.image_size
+        )
         ways["memory, 0 workers, per image"] = lambda d=in_memory: (d.train, 0, None)
         ways["memory, 0 workers, batches"] = lambda d=in_memory, t=batch_transform: (d.train, 0, t)
         streamed = load_dataset(spec, image_size=args.image_size, storage="streaming")

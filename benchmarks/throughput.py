@@ -45,7 +45,7 @@ from rich.table import Table
 from labelspace.data.batch_transforms import augment_batch
 from labelspace.data.module import to_device
 from labelspace.data.transforms import Normalize
-from labelspace.training.build import build_module, prepare
+from labelspace.training.build import Prepared, build_module, prepare
 from labelspace.training.config import TrainConfig
 from labelspace.training.fit import train
 from labelspace.training.module import build_optimizer
@@ -135,11 +135,11 @@ def labelspace_loop(config: TrainConfig, run: Path, args: argparse.Namespace) ->
     return window.images_per_second
 
 
-def bare_loop(config: TrainConfig, args: argparse.Namespace) -> float:
+def bare_loop(config: TrainConfig, prepared: Prepared, args: argparse.Namespace) -> float:
     """The same network, loss, optimizer, schedule, batch and precision in a plain loop over
-    a uint8 tensor on the device; the timed images/s."""
+    a uint8 tensor on the device; the timed images/s. ``prepared``: the run's images, classes
+    and label space (a fresh network is built from them)."""
     device = torch.device(args.device)
-    prepared = prepare(config)  # the same images, classes and label space as the run
     data = prepared.data
     steps_total = len(prepared.train_set) // config.batch_size  # as in the run's one epoch
     module = build_module(config, prepared.space, input_spec(data), steps_total)
@@ -231,6 +231,7 @@ def measure(backbone: str, size: int, root: Path, args: argparse.Namespace) -> d
         compile=args.compile,
         storage="memory",
     )
+    prepared = prepare(config)  # the bare loop's images, classes and label space, as the run's
     ours: list[float] = []
     bare: list[float] = []
     for r in range(args.rounds):
@@ -240,7 +241,7 @@ def measure(backbone: str, size: int, root: Path, args: argparse.Namespace) -> d
                 run = root / f"run-{backbone}-{size}"
                 ours.append(labelspace_loop(replace(config), run, args))
             else:
-                bare.append(bare_loop(config, args))
+                bare.append(bare_loop(config, prepared, args))
         say(
             f"  {backbone} {size} px round {r + 1}/{args.rounds}: labelspace "
             f"{ours[-1]:,.0f} images/s, bare loop {bare[-1]:,.0f}, ratio {ours[-1] / bare[-1]:.3f}"
